@@ -1,0 +1,130 @@
+package voucher
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Object types of the composite keys the contract writes.
+const (
+	objAgency      = "agency"
+	objCap         = "cap"
+	objCert        = "cert"
+	objCertLive    = "certlive"
+	objService     = "service"
+	objServiceRef  = "serviceref"
+	objVoucher     = "voucher"
+	objVoucherByAg = "vagency"
+	objPaymentRef  = "payref"
+	objPolicy      = "policy"
+	objPolicyHead  = "policyhead"
+)
+
+// marker is the value of index entries: Fabric treats an empty value as a
+// delete, so indexes hold one byte.
+var marker = []byte{1}
+
+func agencyKey(id string) string            { return CompositeKey(objAgency, id) }
+func capKey(agencyID, period string) string { return CompositeKey(objCap, agencyID, period) }
+func certKey(no string) string              { return CompositeKey(objCert, no) }
+func certLiveKey(no string) string          { return CompositeKey(objCertLive, no) }
+func voucherKey(id string) string           { return CompositeKey(objVoucher, id) }
+func voucherByAgencyKey(agencyID, id string) string {
+	return CompositeKey(objVoucherByAg, agencyID, id)
+}
+func paymentRefKey(ref string) string { return CompositeKey(objPaymentRef, ref) }
+func policyKey(version int) string    { return CompositeKey(objPolicy, fmt.Sprintf("%06d", version)) }
+func serviceKey(agencyID, enterpriseID, id string) string {
+	return CompositeKey(objService, agencyID, enterpriseID, id)
+}
+func serviceRefKey(agencyID, enterpriseID, ref string) string {
+	return CompositeKey(objServiceRef, agencyID, enterpriseID, ref)
+}
+
+// VoucherKey is the state key of a voucher, for callers that read its
+// history directly.
+func VoucherKey(id string) string { return voucherKey(id) }
+
+// getJSON reads key into v; found is false when the key is absent.
+func getJSON(ctx Context, key string, v any) (found bool, err error) {
+	b, err := ctx.GetState(key)
+	if err != nil {
+		return false, fmt.Errorf("read %q: %w", key, err)
+	}
+	if len(b) == 0 {
+		return false, nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("decode %q: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(ctx Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %q: %w", key, err)
+	}
+	if err := ctx.PutState(key, b); err != nil {
+		return fmt.Errorf("write %q: %w", key, err)
+	}
+	return nil
+}
+
+func exists(ctx Context, key string) (bool, error) {
+	b, err := ctx.GetState(key)
+	if err != nil {
+		return false, fmt.Errorf("read %q: %w", key, err)
+	}
+	return len(b) > 0, nil
+}
+
+// cst is China Standard Time, fixed so every endorser derives the same
+// calendar date from a transaction timestamp.
+var cst = time.FixedZone("CST", 8*3600)
+
+// TimeLayout renders instants in UTC with a fixed width, so they sort as
+// strings.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// txTime is the transaction's timestamp, the only clock the contract has.
+type txTime struct {
+	at   string // RFC 3339, UTC
+	date string // the calendar date in Urumqi's official (Beijing) time
+}
+
+func nowOf(ctx Context) (txTime, error) {
+	t, err := ctx.TxTimestamp()
+	if err != nil {
+		return txTime{}, fmt.Errorf("transaction timestamp: %w", err)
+	}
+	return txTime{at: t.UTC().Format(TimeLayout), date: t.In(cst).Format(dateLayout)}, nil
+}
+
+// deriveID makes an id every endorser computes alike: a prefix and the
+// first 16 hex digits of SHA-256 over a kind tag and the transaction id.
+func deriveID(prefix, kind, txID string) string {
+	sum := sha256.Sum256([]byte(kind + "|" + txID))
+	return prefix + hex.EncodeToString(sum[:8])
+}
+
+func actorOf(id Identity) string {
+	if id.MSPID == "" {
+		return id.Name
+	}
+	return id.Name + "@" + id.MSPID
+}
+
+func emit(ctx Context, ev Event) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	if err := ctx.SetEvent(ev.Type, b); err != nil {
+		return fmt.Errorf("set event: %w", err)
+	}
+	return nil
+}
