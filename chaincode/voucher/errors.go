@@ -44,8 +44,12 @@ func errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// CodeOf returns the code of err, or CodeInternal when err carries none.
+// CodeOf returns the code of err: empty for nil, CodeInternal when err
+// carries none.
 func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code

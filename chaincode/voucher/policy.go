@@ -39,24 +39,15 @@ func headPolicyVersion(ctx Context) (int, error) {
 	return v, nil
 }
 
-// policyVersion reads one version; version 1 falls back to the default when
-// nothing was ever stored.
+// policyVersion reads one version. Version 1 is the default and is never
+// stored: SetPolicy starts at 2.
 func policyVersion(ctx Context, version int) (Policy, bool, error) {
+	if version == 1 {
+		return DefaultPolicy(), true, nil
+	}
 	var p Policy
 	found, err := getJSON(ctx, policyKey(version), &p)
-	if err != nil || found {
-		return p, found, err
-	}
-	if version == 1 {
-		head, err := headPolicyVersion(ctx)
-		if err != nil {
-			return Policy{}, false, err
-		}
-		if head == 0 {
-			return DefaultPolicy(), true, nil
-		}
-	}
-	return Policy{}, false, nil
+	return p, found, err
 }
 
 // currentPolicy is the newest version.
