@@ -2,87 +2,294 @@
 // only from the ledger's committed blocks and their events, checkpointed by
 // block number, so it resumes after a restart with no gap and no duplicate.
 // Every query and report of the gateway reads it, on both backends.
+//
+// The design and its measurements are in
+// docs/adr/0003-projection-read-model.md.
 package projection
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
 
-	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/hongshan-ledger/hongshan/gateway/backend"
 )
 
+// Errors of the block feed. None is a client's mistake.
+var (
+	// ErrGap: a block arrived beyond the checkpoint, so blocks are missing.
+	ErrGap = errors.New("projection: gap in the block stream")
+	// ErrDiverged: the ledger's block at the checkpoint has another hash
+	// than the one applied, so this read model belongs to another ledger
+	// (a reset data directory, another channel) and must be rebuilt.
+	ErrDiverged = errors.New("projection: ledger diverged from the read model")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("projection: closed")
+	// ErrStreamEnded: the backend closed its block stream while the
+	// follower's context was still live, without reporting an error.
+	ErrStreamEnded = errors.New("projection: block stream ended")
+)
+
+// Bounds of one write transaction when Follow drains queued blocks.
+const (
+	maxBatchBlocks = 256
+	maxBatchTxs    = 20000
+	// openTimeout bounds the wait for another process's lock on the file.
+	openTimeout = 5 * time.Second
+)
+
 // Store is the read model. It is safe for concurrent use.
-type Store struct{}
+type Store struct {
+	db *bolt.DB
 
-// Open opens (or creates) the read model at path.
-func Open(path string) (*Store, error) { panic("unimplemented") }
+	mu      sync.Mutex
+	next    uint64        // checkpoint: the next block to apply
+	hash    string        // hash of block next-1
+	changed chan struct{} // closed and replaced when next advances
 
-// Close closes the database.
-func (s *Store) Close() error { panic("unimplemented") }
+	closed    chan struct{}
+	closeOnce sync.Once
+}
 
-// Follow applies b's blocks from the checkpoint on until ctx ends.
-func (s *Store) Follow(ctx context.Context, b backend.Backend) error { panic("unimplemented") }
+// Open opens (or creates) the read model at path. A read model written by
+// another schema version is emptied, to be rebuilt from the ledger.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      openTimeout,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("projection: open %s: %w", path, err)
+	}
+	s := &Store{db: db, changed: make(chan struct{}), closed: make(chan struct{})}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if m := tx.Bucket(bucketMeta); m != nil && string(m.Get(metaSchema)) != schemaVersion {
+			for _, name := range allBuckets {
+				if tx.Bucket(name) != nil {
+					if err := tx.DeleteBucket(name); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		m := tx.Bucket(bucketMeta)
+		if err := m.Put(metaSchema, []byte(schemaVersion)); err != nil {
+			return err
+		}
+		s.next, s.hash = readCheckpoint(tx)
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("projection: initialise %s: %w", path, err)
+	}
+	return s, nil
+}
 
-// Apply applies one block; a block at or below the checkpoint is skipped.
-func (s *Store) Apply(blk backend.Block) error { panic("unimplemented") }
+func readCheckpoint(tx *bolt.Tx) (next uint64, hash string) {
+	m := tx.Bucket(bucketMeta)
+	if v := m.Get(metaNext); len(v) == 8 {
+		next = binary.BigEndian.Uint64(v)
+	}
+	return next, string(m.Get(metaHash))
+}
+
+// Close closes the database and wakes every WaitFor with ErrClosed.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	return s.db.Close()
+}
+
+// Follow applies b's blocks from the checkpoint on until ctx ends, then
+// returns nil. It returns the stream's error if the stream ends with one,
+// and the error of a block it cannot apply (ErrGap, ErrDiverged, a broken
+// event). Blocks already queued on the stream are applied together, in one
+// bbolt transaction (one fsync), up to maxBatchBlocks or maxBatchTxs.
+//
+// When the store is not empty, Follow asks for the last applied block
+// again and checks its hash, so a read model of another ledger is refused
+// with ErrDiverged instead of silently waiting for blocks that never come.
+func (s *Store) Follow(ctx context.Context, b backend.Backend) error {
+	from := s.Next()
+	if from > 0 {
+		from--
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	blocks, streamErr := b.Blocks(ctx, from)
+	batch := make([]backend.Block, 0, maxBatchBlocks)
+	for {
+		var blk backend.Block
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.closed:
+			return ErrClosed
+		case blk, ok = <-blocks:
+		}
+		if !ok {
+			return endOfStream(ctx, streamErr)
+		}
+		batch = append(batch[:0], blk)
+		txs := len(blk.Txs)
+		open := true
+	drain:
+		for len(batch) < maxBatchBlocks && txs < maxBatchTxs {
+			select {
+			case blk, open = <-blocks:
+				if !open {
+					break drain
+				}
+				batch = append(batch, blk)
+				txs += len(blk.Txs)
+			default:
+				break drain
+			}
+		}
+		if err := s.ApplyBlocks(batch...); err != nil {
+			return err
+		}
+		if !open {
+			return endOfStream(ctx, streamErr)
+		}
+	}
+}
+
+func endOfStream(ctx context.Context, streamErr func() error) error {
+	if err := streamErr(); err != nil {
+		return fmt.Errorf("projection: block stream: %w", err)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return ErrStreamEnded
+}
+
+// Apply applies one block. A block already applied (number below Next) is
+// skipped, so replays are harmless; a block beyond Next is ErrGap.
+func (s *Store) Apply(blk backend.Block) error { return s.ApplyBlocks(blk) }
+
+// ApplyBlocks applies consecutive blocks in one bbolt transaction: all of
+// them and the new checkpoint commit together, or none does. Blocks below
+// the checkpoint are skipped; the one just below it must carry the hash
+// that was applied (ErrDiverged otherwise).
+func (s *Store) ApplyBlocks(blks ...backend.Block) error {
+	if s.allApplied(blks) {
+		return nil
+	}
+	var next uint64
+	var hash string
+	applied := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		next, hash = readCheckpoint(tx)
+		w := newWriter(tx)
+		for i := range blks {
+			blk := &blks[i]
+			switch {
+			case blk.Number < next:
+				if blk.Number+1 == next && blk.Hash != hash {
+					return fmt.Errorf("%w: block %d has hash %q, applied %q", ErrDiverged, blk.Number, blk.Hash, hash)
+				}
+				continue
+			case blk.Number > next:
+				return fmt.Errorf("%w: got block %d, next is %d", ErrGap, blk.Number, next)
+			}
+			if err := w.block(blk); err != nil {
+				return err
+			}
+			next, hash = blk.Number+1, blk.Hash
+			applied = true
+		}
+		if !applied {
+			return nil
+		}
+		m := tx.Bucket(bucketMeta)
+		if err := m.Put(metaNext, u64(next)); err != nil {
+			return err
+		}
+		return m.Put(metaHash, []byte(hash))
+	})
+	if err != nil {
+		return err
+	}
+	if applied {
+		s.advance(next, hash)
+	}
+	return nil
+}
+
+// allApplied reports, without a write transaction, whether every block is
+// below the checkpoint and the one just below it matches the applied hash.
+func (s *Store) allApplied(blks []backend.Block) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range blks {
+		if blks[i].Number >= s.next || (blks[i].Number+1 == s.next && blks[i].Hash != s.hash) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) advance(next uint64, hash string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if next <= s.next {
+		return
+	}
+	s.next, s.hash = next, hash
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
 
 // Next is the number of the next block to apply (0 when empty).
-func (s *Store) Next() uint64 { panic("unimplemented") }
+func (s *Store) Next() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next
+}
 
 // Head is the last applied block's number+1 (height) and hash.
-func (s *Store) Head() (height uint64, hash string) { panic("unimplemented") }
-
-// WaitFor blocks until block number n has been applied or ctx ends.
-func (s *Store) WaitFor(ctx context.Context, n uint64) error { panic("unimplemented") }
-
-// Policy is the newest policy version (the contract's default before any
-// SetPolicy).
-func (s *Store) Policy() (voucher.Policy, error) { panic("unimplemented") }
-
-// PolicyFor is the policy version that judges a certificate issued on date.
-func (s *Store) PolicyFor(issuedOn string) (voucher.Policy, bool, error) { panic("unimplemented") }
-
-// Agency returns one agency with its caps; ok is false when unknown.
-func (s *Store) Agency(id string) (v voucher.AgencyView, ok bool, err error) { panic("unimplemented") }
-
-// Agencies pages agencies by id.
-func (s *Store) Agencies(limit int, cursor string) (voucher.Page[voucher.AgencyView], error) {
-	panic("unimplemented")
+func (s *Store) Head() (height uint64, hash string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next, s.hash
 }
 
-// Cap is an agency's usage in period, with the limit of the policy in force
-// when the agency has no voucher there yet.
-func (s *Store) Cap(agencyID, period string) (voucher.CapUsage, error) { panic("unimplemented") }
-
-// Certification returns one certificate; ok is false when unknown.
-func (s *Store) Certification(no string) (c voucher.Certification, ok bool, err error) {
-	panic("unimplemented")
+// WaitFor blocks until block number n has been applied (Next() > n), ctx
+// ends (its error) or the store is closed (ErrClosed). It waits on a
+// notification from the commit, not by polling.
+func (s *Store) WaitFor(ctx context.Context, n uint64) error {
+	for {
+		s.mu.Lock()
+		done, changed := s.next > n, s.changed
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closed:
+			return ErrClosed
+		}
+	}
 }
 
-// Voucher returns one voucher; ok is false when unknown.
-func (s *Store) Voucher(id string) (v voucher.Voucher, ok bool, err error) { panic("unimplemented") }
-
-// Vouchers pages vouchers matching the filter (limit bounded by the caller).
-func (s *Store) Vouchers(f voucher.ListVouchersArgs) (voucher.Page[voucher.Voucher], error) {
-	panic("unimplemented")
+// View runs fn on a consistent snapshot: one bbolt read transaction, so
+// everything fn reads belongs to the same block height.
+func (s *Store) View(fn func(Snapshot) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&snapshot{tx: tx}) })
 }
-
-// VoucherHistory lists a voucher's steps, oldest first.
-func (s *Store) VoucherHistory(id string) ([]voucher.HistoryItem, error) { panic("unimplemented") }
-
-// Snapshot is a consistent read-only view for reports: all iteration
-// happens inside one bbolt read transaction, streaming, never loading the
-// whole ledger into memory.
-type Snapshot interface {
-	Head() (height uint64, hash string)
-	ForEachAgency(fn func(voucher.Agency) error) error
-	ForEachCap(fn func(voucher.CapUsage) error) error
-	ForEachCertification(fn func(voucher.Certification) error) error
-	ForEachServiceRecord(fn func(voucher.ServiceRecord) error) error
-	// ForEachVoucher visits vouchers grouped by agency id, then by id.
-	ForEachVoucher(fn func(voucher.Voucher) error) error
-	Policies() ([]voucher.Policy, error)
-}
-
-// View runs fn on a consistent snapshot.
-func (s *Store) View(fn func(Snapshot) error) error { panic("unimplemented") }
