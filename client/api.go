@@ -16,20 +16,30 @@ import (
 // Principal is an identity of the gateway: a person or system acting in one
 // role, and for role agency on behalf of one agency.
 type Principal struct {
+	Name      string       `json:"name"`
+	Role      voucher.Role `json:"role"`
+	AgencyID  string       `json:"agency_id,omitempty"`
+	CreatedAt string       `json:"created_at,omitempty"`
+	Revoked   bool         `json:"revoked,omitempty"`
+	RevokedAt string       `json:"revoked_at,omitempty"`
+}
+
+// NewPrincipal is what POST /v1/principals needs. Name is 1 to 64 lower-case
+// letters, digits, '.', '_' or '-'; AgencyID is required for role agency and
+// forbidden otherwise.
+type NewPrincipal struct {
 	Name     string       `json:"name"`
 	Role     voucher.Role `json:"role"`
 	AgencyID string       `json:"agency_id,omitempty"`
 }
 
-// NewPrincipal is what POST /v1/principals needs; AgencyID is required for
-// role agency and forbidden otherwise.
-type NewPrincipal = Principal
-
 // PrincipalToken is a new principal with its bearer token. The gateway keeps
 // only a hash: this is the one time the token is seen.
 type PrincipalToken struct {
-	Principal
-	Token string `json:"token"`
+	Name     string       `json:"name"`
+	Role     voucher.Role `json:"role"`
+	AgencyID string       `json:"agency_id,omitempty"`
+	Token    string       `json:"token"`
 }
 
 // Payment is the treasury's payment of a redeemed voucher. AmountCNY must

@@ -257,6 +257,10 @@ func (c *Client) once(ctx context.Context, req request, body []byte, key string)
 	resp, err := c.httpClient.Do(hreq)
 	if err != nil {
 		cancel()
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the method and URL
+		}
 		return nil, &TransportError{Method: req.method, URL: u.Redacted(), Err: err}
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
