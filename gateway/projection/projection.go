@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -54,6 +55,8 @@ type Store struct {
 
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	commits atomic.Uint64 // write transactions that applied blocks
 }
 
 // Open opens (or creates) the read model at path. A read model written by
@@ -224,6 +227,7 @@ func (s *Store) ApplyBlocks(blks ...backend.Block) error {
 		return err
 	}
 	if applied {
+		s.commits.Add(1)
 		s.advance(next, hash)
 	}
 	return nil

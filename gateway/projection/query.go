@@ -14,8 +14,9 @@ import (
 
 // maxScan bounds the index entries one listing call examines. A page of a
 // sparse filter combination may then hold fewer than limit items while
-// NextCursor is set; following the cursor still visits every match.
-const maxScan = 100_000
+// NextCursor is set; following the cursor still visits every match. A
+// variable only so that a test can lower it.
+var maxScan = 100_000
 
 func invalidArg(format string, args ...any) error {
 	return &voucher.Error{Code: voucher.CodeInvalidArgument, Message: fmt.Sprintf(format, args...)}
