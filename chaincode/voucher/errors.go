@@ -80,7 +80,7 @@ func DecodeError(msg string) (e *Error, ok bool) {
 	}
 	dec := json.NewDecoder(strings.NewReader(msg[i+len(wirePrefix):]))
 	var out Error
-	if err := dec.Decode(&out); err != nil || out.Code == "" {
+	if dec.Decode(&out) != nil || out.Code == "" {
 		return nil, false
 	}
 	return &out, true

@@ -197,7 +197,7 @@ func validateVoucherID(id string) error {
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '-' {
 			return errorf(CodeInvalidArgument, "voucher id %q has a character other than letters, digits and -", clip(id))
 		}
 	}

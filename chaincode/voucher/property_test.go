@@ -91,8 +91,7 @@ func TestInvariantsUnderRandomOperations(t *testing.T) {
 				if certs := certNos(l); len(certs) > 0 && rapid.IntRange(0, 4).Draw(rt, "known-cert") < 4 {
 					var cert Certification
 					_ = json.Unmarshal(l.state[certKey(rapid.SampledFrom(certs).Draw(rt, "cert"))], &cert)
-					no, n = cert.CertificateNo, 0
-					return pick(rt, agencyIdentity(1)), "Claim", ClaimArgs{cert.EnterpriseID, no}
+					return pick(rt, agencyIdentity(1)), "Claim", ClaimArgs{cert.EnterpriseID, cert.CertificateNo}
 				}
 				return pick(rt, agencyIdentity(1)), "Claim", ClaimArgs{enterpriseID(n), no}
 			},
