@@ -111,7 +111,7 @@ func WithUserAgent(ua string) Option {
 // that failed to reach the gateway or got 429, 502, 503 or 504, waiting an
 // exponentially growing, jittered delay from baseBackoff (capped at 5 s)
 // between tries. Only calls that are safe to repeat are retried: GET, HEAD,
-// DELETE, and writes carrying an Idempotency-Key (see WithIdempotencyKeys
+// DELETE, and POSTs carrying an Idempotency-Key (see WithIdempotencyKeys
 // and ContextWithIdempotencyKey), which the gateway answers once.
 func WithRetry(attempts int, baseBackoff time.Duration) Option {
 	return func(c *Client) error {
@@ -124,9 +124,10 @@ func WithRetry(attempts int, baseBackoff time.Duration) Option {
 	}
 }
 
-// WithIdempotencyKeys gives every POST and PUT a fresh random
-// Idempotency-Key (unless the context already names one), reused on its
-// retries, so a write whose answer was lost is never applied twice.
+// WithIdempotencyKeys gives every POST a fresh random Idempotency-Key
+// (unless the context already names one), reused on its retries: the
+// gateway answers a repeated key with the first answer, so a write whose
+// answer was lost is never applied twice.
 func WithIdempotencyKeys() Option {
 	return func(c *Client) error {
 		c.autoKeys = true
@@ -198,11 +199,13 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 		body = b
 	}
 	key, _ := ctx.Value(idempotencyKeyCtx{}).(string)
-	if key == "" && c.autoKeys && (req.method == http.MethodPost || req.method == http.MethodPut) {
+	if key == "" && c.autoKeys && req.method == http.MethodPost {
 		key = newKey()
 	}
+	// The gateway honours Idempotency-Key on POST only: a PUT is never
+	// retried, as a repeat would install another policy version.
 	retryable := req.method == http.MethodGet || req.method == http.MethodHead ||
-		req.method == http.MethodDelete || key != ""
+		req.method == http.MethodDelete || (req.method == http.MethodPost && key != "")
 	attempts := 1
 	if retryable {
 		attempts = c.attempts

@@ -477,3 +477,18 @@ func TestNewRejectsBadInput(t *testing.T) {
 		t.Error("zero attempts accepted")
 	}
 }
+
+// TestPutIsNeverRetried: the gateway keys POSTs only, so a repeated PUT
+// /v1/policy would install a second version.
+func TestPutIsNeverRetried(t *testing.T) {
+	rec, srv := newFake(t, reply{status: 503, body: `{"code":"UNAVAILABLE"}`})
+	c := mustNew(t, srv.URL, WithRetry(3, time.Millisecond), WithIdempotencyKeys())
+	_, err := c.SetPolicy(context.Background(), voucher.SetPolicyArgs{})
+	if !IsCode(err, "UNAVAILABLE") {
+		t.Fatalf("err %v", err)
+	}
+	reqs := rec.requests()
+	if len(reqs) != 1 || reqs[0].Header.Get("Idempotency-Key") != "" {
+		t.Errorf("%d attempts, key %q", len(reqs), reqs[0].Header.Get("Idempotency-Key"))
+	}
+}
