@@ -96,10 +96,10 @@ func (l *Ledger) commit(batch []*request) {
 	l.commitCh = make(chan struct{})
 	l.mu.Unlock()
 
-	answer()
 	if l.cfg.observe != nil {
 		l.cfg.observe(stats.CommitStats)
 	}
+	answer()
 }
 
 type batchStats struct {
