@@ -1,0 +1,236 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hongshan-ledger/hongshan/gateway/backend"
+	bolt "go.etcd.io/bbolt"
+)
+
+// buildLedger writes a ledger of 12 blocks with puts, overwrites, deletes and
+// counters, closes it and returns its directory.
+func buildLedger(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	ctx := context.Background()
+	for i := range 12 {
+		fn, a := "Put", testArg{K: fmt.Sprint("k", i%5), V: fmt.Sprintf("value-%d", i)}
+		switch i % 4 {
+		case 2:
+			fn, a = "Incr", testArg{K: "counter", Limit: 100}
+		case 3:
+			fn, a = "Del", testArg{K: fmt.Sprint("k", (i+1)%5)}
+		}
+		if _, err := l.Submit(ctx, tester, fn, mustJSON(a)); err != nil {
+			t.Fatalf("%s: %v", fn, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// cloneLedger copies a closed ledger's file into a new directory.
+func cloneLedger(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := os.WriteFile(filepath.Join(out, FileName), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tamper edits a closed ledger's bbolt file offline.
+func tamper(t *testing.T, dir string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func verifyDir(t *testing.T, dir string) backend.VerifyResult {
+	t.Helper()
+	l := openTest(t, dir)
+	defer l.Close()
+	res, err := l.Verify(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	return res
+}
+
+func TestVerifyIntactLedger(t *testing.T) {
+	dir := buildLedger(t)
+	l := openTest(t, dir)
+	defer l.Close()
+	var calls, lastDone, lastTotal uint64
+	res, err := l.Verify(context.Background(), func(done, total uint64) {
+		if done < lastDone || done > total {
+			t.Errorf("progress %d/%d after %d", done, total, lastDone)
+		}
+		calls++
+		lastDone, lastTotal = done, total
+	})
+	if err != nil || !res.OK || res.FirstBadBlock != nil {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+	info, _ := l.Info(context.Background())
+	if res.Height != info.Height || res.HeadHash != info.HeadHash || res.CheckedBlocks != 13 || info.Height != 13 {
+		t.Fatalf("result %+v, info %+v", res, info)
+	}
+	if calls == 0 || lastDone != 13 || lastTotal != 13 {
+		t.Fatalf("progress ended at %d/%d after %d calls", lastDone, lastTotal, calls)
+	}
+}
+
+// TestVerifyNamesTheTamperedBlock flips one byte of one stored transaction
+// of block k (several bytes, several blocks, one copy each) and expects
+// Verify to name block k.
+func TestVerifyNamesTheTamperedBlock(t *testing.T) {
+	base := buildLedger(t)
+	for _, k := range []uint64{1, 6, 12} {
+		var size int
+		tamper(t, cloneLedger(t, base), func(tx *bolt.Tx) error {
+			size = len(tx.Bucket(bucketBlocks).Get(blockKey(k)))
+			return nil
+		})
+		for _, off := range []int{headerSize, headerSize + 3, (headerSize + size) / 2, size - 1, 1, 9, 9 + hashSize} {
+			dir := cloneLedger(t, base)
+			tamper(t, dir, func(tx *bolt.Tx) error {
+				b := tx.Bucket(bucketBlocks)
+				rec := bytes.Clone(b.Get(blockKey(k)))
+				rec[off] ^= 0x20
+				return b.Put(blockKey(k), rec)
+			})
+			res := verifyDir(t, dir)
+			if res.OK || res.FirstBadBlock == nil || *res.FirstBadBlock != k {
+				t.Fatalf("block %d byte %d flipped: %+v", k, off, res)
+			}
+			if !strings.Contains(res.Detail, fmt.Sprintf("block %d", k)) {
+				t.Fatalf("detail %q does not name block %d", res.Detail, k)
+			}
+		}
+	}
+}
+
+func TestVerifyDetectsHistoryAndStateEdits(t *testing.T) {
+	base := buildLedger(t)
+	t.Run("history value", func(t *testing.T) {
+		dir := cloneLedger(t, base)
+		// k0 was written by transaction 0 of block 1.
+		tamper(t, dir, func(tx *bolt.Tx) error {
+			h := tx.Bucket(bucketHistory)
+			key := historyKey([]byte("k0"), position{Block: 1})
+			rec := bytes.Clone(h.Get(key))
+			if rec == nil {
+				return fmt.Errorf("no history entry for k0 in block 1")
+			}
+			rec[len(rec)-1] ^= 1
+			return h.Put(key, rec)
+		})
+		res := verifyDir(t, dir)
+		if res.OK || res.FirstBadBlock == nil || *res.FirstBadBlock != 1 {
+			t.Fatalf("%+v", res)
+		}
+	})
+	t.Run("state value", func(t *testing.T) {
+		dir := cloneLedger(t, base)
+		tamper(t, dir, func(tx *bolt.Tx) error { return tx.Bucket(bucketState).Put([]byte("counter"), []byte("99")) })
+		res := verifyDir(t, dir)
+		if res.OK || res.FirstBadBlock != nil || !strings.Contains(res.Detail, "counter") {
+			t.Fatalf("%+v", res)
+		}
+	})
+	t.Run("state key added", func(t *testing.T) {
+		dir := cloneLedger(t, base)
+		tamper(t, dir, func(tx *bolt.Tx) error { return tx.Bucket(bucketState).Put([]byte("zz"), []byte("1")) })
+		if res := verifyDir(t, dir); res.OK || !strings.Contains(res.Detail, "zz") {
+			t.Fatalf("%+v", res)
+		}
+	})
+	t.Run("history entry added", func(t *testing.T) {
+		dir := cloneLedger(t, base)
+		tamper(t, dir, func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketHistory).Put(historyKey([]byte("k4"), position{Block: 12, Index: 5}),
+				encodeHistory(historyRec{TxID: "x", Timestamp: 1, IsDelete: true}))
+		})
+		if res := verifyDir(t, dir); res.OK {
+			t.Fatalf("%+v", res)
+		}
+	})
+	t.Run("head record", func(t *testing.T) {
+		dir := cloneLedger(t, base)
+		tamper(t, dir, func(tx *bolt.Tx) error {
+			m := tx.Bucket(bucketMeta)
+			rec := bytes.Clone(m.Get(metaHead))
+			rec[len(rec)-1] ^= 1
+			return m.Put(metaHead, rec)
+		})
+		res := verifyDir(t, dir)
+		if res.OK || res.FirstBadBlock == nil || *res.FirstBadBlock != 12 {
+			t.Fatalf("%+v", res)
+		}
+	})
+}
+
+// TestVerifyWhileCommitting: a verify running beside live commits checks
+// the head it started from and reports OK.
+func TestVerifyWhileCommitting(t *testing.T) {
+	l := openTest(t, buildLedger(t))
+	defer l.Close()
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := l.Submit(context.Background(), tester, "Put", mustJSON(testArg{K: fmt.Sprint("live", i%7), V: fmt.Sprint(i)})); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for range 5 {
+		res, err := l.Verify(context.Background(), nil)
+		if err != nil || !res.OK {
+			t.Fatalf("verify beside commits: %+v %v", res, err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifyStopsWithItsContext(t *testing.T) {
+	l := openTest(t, buildLedger(t))
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Verify(ctx, nil); err == nil {
+		t.Fatal("verify with an ended context succeeded")
+	}
+}
