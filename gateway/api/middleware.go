@@ -1,0 +1,172 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
+	"github.com/hongshan-ledger/hongshan/gateway/auth"
+)
+
+// HeaderRequestID carries the request id in and out.
+const HeaderRequestID = "X-Request-ID"
+
+const (
+	ctxKeyRequestID = "hongshan.request_id"
+	ctxKeyPrincipal = "hongshan.principal"
+	ctxKeyCode      = "hongshan.code"
+	// ctxKeyWarning notes something odd about a request that still
+	// succeeded, for its access log line.
+	ctxKeyWarning = "hongshan.warning"
+)
+
+// maxRequestIDLen bounds an accepted X-Request-ID.
+const maxRequestIDLen = 128
+
+// saneRequestID accepts a client's request id of 1-128 letters, digits and
+// "-_.:", so it can go into logs unescaped.
+func saneRequestID(s string) bool {
+	if s == "" || len(s) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.:", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func requestIDOf(c *gin.Context) string { return c.GetString(ctxKeyRequestID) }
+
+func principalOf(c *gin.Context) auth.Principal {
+	p, _ := c.Get(ctxKeyPrincipal)
+	pr, _ := p.(auth.Principal)
+	return pr
+}
+
+// edge runs around every request: the request id, panic recovery, metrics
+// and the one access log line (with the fault of a 5xx, logged only here).
+func (a *API) edge(c *gin.Context) {
+	start := time.Now()
+	rid := c.GetHeader(HeaderRequestID)
+	if !saneRequestID(rid) {
+		rid = newRequestID()
+	}
+	c.Set(ctxKeyRequestID, rid)
+	c.Header(HeaderRequestID, rid)
+	var stack []byte
+	defer func() {
+		if r := recover(); r != nil {
+			stack = debug.Stack()
+			if !c.Writer.Written() {
+				writeError(c, fmt.Errorf("panic: %v", r))
+			} else {
+				c.Set(ctxKeyError, fmt.Errorf("panic after the answer started: %v", r))
+			}
+		}
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Writer.Status()
+		elapsed := time.Since(start)
+		a.metrics.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
+		a.metrics.latency.WithLabelValues(route, c.Request.Method).Observe(elapsed.Seconds())
+
+		attrs := []slog.Attr{
+			slog.String("request_id", rid),
+			slog.String("method", c.Request.Method),
+			slog.String("route", route),
+			slog.String("path", c.Request.URL.Path),
+			slog.Int("status", status),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+			slog.Int("bytes", max(c.Writer.Size(), 0)),
+			slog.String("remote", c.ClientIP()),
+		}
+		if p := principalOf(c); p.Name != "" {
+			attrs = append(attrs, slog.String("principal", p.Name))
+		}
+		if code := c.GetString(ctxKeyCode); code != "" {
+			attrs = append(attrs, slog.String("code", code))
+		}
+		if c.Writer.Header().Get(HeaderReplayed) != "" {
+			attrs = append(attrs, slog.Bool("replayed", true))
+		}
+		level := slog.LevelInfo
+		if err, ok := c.Get(ctxKeyError); ok {
+			level = slog.LevelError
+			attrs = append(attrs, slog.String("error", fmt.Sprint(err)))
+		}
+		if w := c.GetString(ctxKeyWarning); w != "" && level == slog.LevelInfo {
+			level = slog.LevelWarn
+			attrs = append(attrs, slog.String("warning", w))
+		}
+		if stack != nil {
+			attrs = append(attrs, slog.String("stack", string(stack)))
+		}
+		a.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+	}()
+	c.Next()
+}
+
+// limitBody bounds the request body; reading past the bound fails with
+// *http.MaxBytesError, answered 413.
+func limitBody(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > n {
+			writeError(c, &http.MaxBytesError{Limit: n})
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		c.Next()
+	}
+}
+
+// authenticate requires a valid credential: 401 UNAUTHENTICATED otherwise.
+func (a *API) authenticate(c *gin.Context) {
+	p, err := a.principals.AuthenticateRequest(c.Request)
+	if err != nil {
+		if voucher.CodeOf(err) == auth.CodeUnauthenticated {
+			c.Header("WWW-Authenticate", `Bearer realm="hongshan"`)
+		}
+		writeError(c, err)
+		return
+	}
+	c.Set(ctxKeyPrincipal, p)
+	c.Next()
+}
+
+// requireRole answers 403 FORBIDDEN to a principal whose role is not in
+// roles.
+func requireRole(roles []voucher.Role) gin.HandlerFunc {
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r)
+	}
+	allowed := strings.Join(names, ", ")
+	return func(c *gin.Context) {
+		if !slices.Contains(roles, principalOf(c).Role) {
+			writeError(c, Errorf(voucher.CodeForbidden, "%s %s is for role %s", c.Request.Method, c.FullPath(), allowed))
+			return
+		}
+		c.Next()
+	}
+}
