@@ -116,7 +116,9 @@ func TestWritesReachTheLedger(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.fn, func(t *testing.T) {
-			h.be.handle(c.fn, func(backend.Caller, []byte) ([]byte, error) { return []byte(`{"id":"X-1","answer":"` + c.fn + `"}`), nil })
+			h.be.handle(c.fn, func(backend.Caller, []byte) ([]byte, error) {
+				return []byte(`{"id":"X-1","answer":"` + c.fn + `"}`), nil
+			})
 			before := len(h.be.callsOf(""))
 			rec := h.do(req{method: c.method, path: c.path, as: c.as, body: c.body})
 			wantStatus(t, rec, c.status)

@@ -17,7 +17,7 @@ import (
 
 // The gateway's own codes, beside the contract's.
 const (
-	CodeUnauthenticated      = auth.CodeUnauthenticated
+	CodeUnauthenticated                   = auth.CodeUnauthenticated
 	CodePayloadTooLarge      voucher.Code = "PAYLOAD_TOO_LARGE"
 	CodeIdempotencyKeyReused voucher.Code = "IDEMPOTENCY_KEY_REUSED"
 	CodeMethodNotAllowed     voucher.Code = "METHOD_NOT_ALLOWED"
