@@ -13,9 +13,13 @@
 #                                       identities (if that fails: rebuild);
 #  - state incomplete (a failed up)  -> tears it down and builds afresh.
 #
+# Every wait polls (health endpoints, channel info, querycommitted, a
+# GetPolicy query) and the whole bring-up is bounded by HONGSHAN_UP_TIMEOUT
+# seconds (default 240; building the Fabric binaries is not counted).
+#
 # Env: HONGSHAN_FABRIC_BIN (binary cache), HONGSHAN_CHAINCODE_BIN, any value
-# of network/config.env, HONGSHAN_KEEP_ON_FAILURE=1 (leave processes running
-# when a fresh up fails, for debugging).
+# of network/config.env, HONGSHAN_UP_TIMEOUT, HONGSHAN_KEEP_ON_FAILURE=1
+# (leave processes running when a fresh up fails, for debugging).
 set -euo pipefail
 
 _t0=${EPOCHREALTIME/[.,]/}
@@ -27,7 +31,7 @@ done
 
 check_prerequisites() {
   local c missing=()
-  for c in go curl tar openssl setsid sha256sum awk sed; do
+  for c in go curl tar openssl setsid sha256sum awk sed timeout; do
     command -v "$c" >/dev/null || missing+=("$c")
   done
   ((${#missing[@]} == 0)) || die "missing commands: ${missing[*]}"
@@ -78,6 +82,7 @@ fresh() {
   local org n pids=() failed=0
   mkdir -p "$STATE" "$RUN_DIR" "$PID_DIR" "$LOG_DIR" "$DATA_DIR" "$ORGS_DIR" "$STATE/tmp"
   chmod 700 "$STATE"
+  ports_free || die "cannot start the network: a port is taken"
   trap on_fresh_failure EXIT
   write_settings
   write_secrets
@@ -127,6 +132,8 @@ main() {
   check_prerequisites
   ensure_fabric_binaries
   ensure_chaincode_binary
+  export HONGSHAN_DEADLINE=$(($(date +%s) + ${HONGSHAN_UP_TIMEOUT:-240}))
+  export HONGSHAN_CMD_TIMEOUT=${HONGSHAN_CMD_TIMEOUT:-90}
 
   if [[ -f $READY_MARK ]]; then
     load_secrets
@@ -144,9 +151,20 @@ main() {
     fi
     log "restart failed: rebuilding the network from scratch"
   fi
+  local old_logs=""
   if [[ -e $STATE ]]; then
     log "removing incomplete or broken state $STATE"
+    if [[ -d $LOG_DIR ]]; then
+      old_logs=$(mktemp -d)
+      cp -R "$LOG_DIR" "$old_logs/"
+    fi
     bash "$here/down.sh" >/dev/null
+  fi
+  if [[ -n $old_logs ]]; then
+    # keep the logs of the broken network for whoever debugs it
+    mkdir -p "$LOG_DIR"
+    mv "$old_logs/logs" "$LOG_DIR/previous"
+    rm -rf "$old_logs"
   fi
   fresh
   log "network up in $(elapsed)s: profile $CONNECTION_PROFILE, env $NETWORK_ENV"

@@ -165,7 +165,7 @@ create_genesis_block() {
 osnadmin() {
   local n=$1; shift
   local a=$ORGS_DIR/orderer/users/Admin@orderer/tls
-  "$FABRIC_BIN/osnadmin" channel "$@" -o "127.0.0.1:$(orderer_admin_port "$n")" \
+  bounded "$FABRIC_BIN/osnadmin" channel "$@" -o "127.0.0.1:$(orderer_admin_port "$n")" \
     --ca-file "$a/ca.crt" --client-cert "$a/client.crt" --client-key "$a/client.key"
 }
 
@@ -187,6 +187,7 @@ join_orderers() {
 # orderer_serving N: the orderer delivers blocks of the channel, which it
 # only does once the raft cluster has a leader.
 orderer_serving() {
+  mkdir -p "$STATE/tmp"
   peer_cli scitech channel fetch oldest "$STATE/tmp/probe.$1.block" -c "$HONGSHAN_CHANNEL" \
     -o "127.0.0.1:$(orderer_port "$1")" --tls --cafile "$(orderer_tls_ca)"
 }

@@ -23,12 +23,17 @@ peer_cli() {
   [[ -d $(user_msp "$org" "$user") ]] || die "no MSP for $user in $org: $(user_msp "$org" "$user")"
   local envs
   mapfile -t envs < <(peer_cli_env "$org" "$user")
-  env "${envs[@]}" FABRIC_LOGGING_SPEC="${FABRIC_LOGGING_SPEC:-warning}" "$FABRIC_BIN/peer" "$@"
+  bounded env "${envs[@]}" FABRIC_LOGGING_SPEC="${FABRIC_LOGGING_SPEC:-warning}" "$FABRIC_BIN/peer" "$@"
 }
 
-# orderer_flags: the flags the peer CLI needs to reach the ordering service.
+# orderer_flags: the flags the peer CLI needs to reach the ordering service
+# (the first orderer whose health endpoint answers; orderer1 if none does).
 orderer_flags() {
-  printf '%s\n' -o "127.0.0.1:$(orderer_port orderer1)" --tls --cafile "$(orderer_tls_ca)"
+  local n pick=orderer1
+  for n in "${ORDERERS[@]}"; do
+    if http_ok "http://127.0.0.1:$(orderer_ops_port "$n")/healthz"; then pick=$n; break; fi
+  done
+  printf '%s\n' -o "127.0.0.1:$(orderer_port "$pick")" --tls --cafile "$(orderer_tls_ca)"
 }
 
 # all_peer_flags: --peerAddresses/--tlsRootCertFiles for every bureau peer, so

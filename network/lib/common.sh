@@ -81,15 +81,38 @@ user_msp() { printf '%s' "$ORGS_DIR/$1/users/$2@$1/msp"; }
 
 # poll TIMEOUT DESCRIPTION CMD...: run CMD every 0.25 s until it succeeds or
 # TIMEOUT seconds have passed (then fail with DESCRIPTION).
+# A global deadline (HONGSHAN_DEADLINE, epoch seconds; set by up.sh) caps
+# every poll as well.
 poll() {
   local timeout=$1 what=$2; shift 2
   local deadline=$(($(date +%s) + timeout))
+  if [[ -n ${HONGSHAN_DEADLINE:-} ]] && ((HONGSHAN_DEADLINE < deadline)); then
+    deadline=$HONGSHAN_DEADLINE
+    timeout=$((deadline - $(date +%s)))
+  fi
   until "$@" >/dev/null 2>&1; do
     if (($(date +%s) >= deadline)); then
       log "timed out after ${timeout}s waiting for: $what"
       return 1
     fi
     sleep 0.25
+  done
+}
+
+# bounded CMD...: run CMD under `timeout` when HONGSHAN_CMD_TIMEOUT is set
+# (up.sh sets it, so no single CLI call can hang the bring-up).
+bounded() {
+  if [[ -n ${HONGSHAN_CMD_TIMEOUT:-} ]]; then timeout "$HONGSHAN_CMD_TIMEOUT" "$@"; else "$@"; fi
+}
+
+# ports_free: fail naming the first of the network's ports already in use.
+ports_free() {
+  local name
+  for name in $(compgen -v HONGSHAN_ | grep '_PORT$' | grep -v '^HONGSHAN_PORT_BASE$'); do
+    if tcp_open "${!name}"; then
+      log "port ${!name} ($name) is already in use; set HONGSHAN_PORT_BASE to move the network's ports"
+      return 1
+    fi
   done
 }
 
@@ -131,8 +154,18 @@ node_pid() {
 
 node_running() { node_pid "$1" >/dev/null; }
 
+# pid_alive PID: the process exists and is not a zombie (an exited process
+# waits to be reaped by whoever adopted it; it is gone for our purposes).
+pid_alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat:0:1} != Z ]]
+}
+
 # node_start NAME: start NAME from its launch script (run/NAME.sh), detached
-# in its own session, output appended to logs/NAME.log. No-op if running.
+# in its own session with a clean environment, output appended to
+# logs/NAME.log. No-op if running.
 node_start() {
   local name=$1 run=$RUN_DIR/$1.sh
   node_running "$name" && return 0
@@ -140,7 +173,9 @@ node_start() {
   mkdir -p "$PID_DIR" "$LOG_DIR"
   rm -f "$PID_DIR/$name.pid"
   printf '\n=== start %s %s ===\n' "$name" "$(date -Is)" >>"$LOG_DIR/$name.log"
-  setsid bash "$run" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  # a clean environment: the launch script sets everything the node needs
+  setsid env -i PATH="$PATH" HOME="$HOME" ${FABRIC_LOGGING_SPEC:+FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC"} \
+    bash "$run" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   poll 10 "$name to write its pid file" node_running "$name" || die "$name did not start, see $LOG_DIR/$name.log"
 }
 
@@ -150,13 +185,13 @@ node_stop() {
   pid=$(node_pid "$name") || { rm -f "$PID_DIR/$name.pid"; return 0; }
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < HONGSHAN_STOP_TIMEOUT * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    pid_alive "$pid" || break
     sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$pid"; then
     log "$name (pid $pid) did not exit on SIGTERM, sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for ((i = 0; i < 50; i++)); do pid_alive "$pid" || break; sleep 0.1; done
   fi
   rm -f "$PID_DIR/$name.pid"
 }

@@ -95,7 +95,7 @@ EOF
 
 ca_client() {
   local org=$1; shift
-  "$FABRIC_BIN/fabric-ca-client" "$@" --caname "$(ca_name "$org")" --tls.certfiles "$(ca_tls_cert "$org")" \
+  bounded "$FABRIC_BIN/fabric-ca-client" "$@" --caname "$(ca_name "$org")" --tls.certfiles "$(ca_tls_cert "$org")" \
     >>"$LOG_DIR/identities.$org.log" 2>&1 || {
     tail -n 20 "$LOG_DIR/identities.$org.log" >&2
     die "fabric-ca-client $1 failed for $org (see $LOG_DIR/identities.$org.log)"
