@@ -49,7 +49,7 @@ fi
 
 strays=$(stray_pids)
 if [[ -n $strays ]]; then
-  log "stopping leftover processes of this network: $(echo $strays)"
+  log "stopping leftover processes of this network: ${strays//$'\n'/ }"
   # shellcheck disable=SC2086
   kill -TERM $strays 2>/dev/null || true
   for ((i = 0; i < HONGSHAN_STOP_TIMEOUT * 10; i++)); do

@@ -157,6 +157,7 @@ main() {
     if [[ -d $LOG_DIR ]]; then
       old_logs=$(mktemp -d)
       cp -R "$LOG_DIR" "$old_logs/"
+      rm -rf "$old_logs/logs/previous"
     fi
     bash "$here/down.sh" >/dev/null
   fi

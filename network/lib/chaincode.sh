@@ -122,6 +122,8 @@ restart_stale_chaincode_servers() {
       log "chaincode binary changed: restarting chaincode.$org"
       node_stop "chaincode.$org"
     fi
+    # (re)write the launch script: HONGSHAN_CHAINCODE_BIN may have changed
+    setup_chaincode_server "$org" "$(<"$(cc_package_id_file "$org")")"
   done
   start_chaincode_servers
 }

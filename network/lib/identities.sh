@@ -139,8 +139,8 @@ write_nodeous() {
 # and optionally the signing cert renamed for fabric-sdk-go.
 finish_msp() {
   local msp=$1 name=${2:-} f
-  f=$(ls "$msp"/cacerts/*.pem | head -n 1)
-  [[ $f == "$msp/cacerts/ca.pem" ]] || mv "$f" "$msp/cacerts/ca.pem"
+  f=("$msp"/cacerts/*.pem)
+  [[ ${f[0]} == "$msp/cacerts/ca.pem" ]] || mv "${f[0]}" "$msp/cacerts/ca.pem"
   mkdir -p "$msp/tlscacerts"
   cp "$msp/cacerts/ca.pem" "$msp/tlscacerts/ca.pem"
   write_nodeous "$msp"
@@ -160,7 +160,8 @@ enroll_tls() {
   cp "$tmp/signcerts/cert.pem" "$dir/$prefix.crt"
   cp "$tmp"/keystore/*_sk "$dir/$prefix.key"
   chmod 600 "$dir/$prefix.key"
-  cp "$(ls "$tmp"/tlscacerts/*.pem | head -n 1)" "$dir/ca.crt"
+  local cas=("$tmp"/tlscacerts/*.pem)
+  cp "${cas[0]}" "$dir/ca.crt"
   rm -rf "$tmp" "$dir/fabric-ca-client-config.yaml"
 }
 
