@@ -110,8 +110,7 @@ type batchStats struct {
 // runBatch executes the batch inside tx and stages the block. It fails only
 // on a storage error, which aborts the whole batch.
 func (l *Ledger) runBatch(tx *bolt.Tx, batch []*request, results []result) (batchStats, error) {
-	state, history := tx.Bucket(bucketState), tx.Bucket(bucketHistory)
-	view := liveView{state: state, hist: history}
+	versions := tx.Bucket(bucketVersions)
 	number := l.head.number + 1
 	var (
 		txs    []blockTx
@@ -125,25 +124,18 @@ func (l *Ledger) runBatch(tx *bolt.Tx, batch []*request, results []result) (batc
 		}
 		txID := newTxID()
 		ts := l.sequenceTime()
-		c := newTxContext(view, true, txID, ts, identityOf(req.caller))
+		pos := position{Block: number, Index: uint32(len(txs))}
+		c := newTxContext(versionView{b: versions, pos: pos}, true, txID, ts, identityOf(req.caller))
 		payload, err := l.invoke(c, req.fn, req.arg)
 		if err != nil {
 			results[i] = result{err: err}
 			stats.Rejected++
 			continue
 		}
-		pos := position{Block: number, Index: uint32(len(txs))}
 		for _, w := range c.sortedWrites() {
 			key := []byte(w.key)
-			if w.w.isDelete {
-				err = state.Delete(key)
-			} else {
-				err = state.Put(key, w.w.value)
-			}
-			if err == nil {
-				err = history.Put(historyKey(key, pos), encodeHistory(historyRec{
-					TxID: txID, Timestamp: ts.UnixNano(), IsDelete: w.w.isDelete, Value: w.w.value}))
-			}
+			err := versions.Put(versionKey(key, pos), encodeVersion(versionRec{
+				TxID: txID, Timestamp: ts.UnixNano(), IsDelete: w.w.isDelete, Value: w.w.value}))
 			if err != nil {
 				return stats, fmt.Errorf("write %q: %w", w.key, err)
 			}

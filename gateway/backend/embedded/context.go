@@ -30,9 +30,7 @@ type write struct {
 }
 
 // stateView is the committed state a transaction reads beneath its own
-// writes: the live state bucket while committing or evaluating, or the state
-// as of one transaction's position, rebuilt from the history bucket, while
-// verifying.
+// writes (versionView; an interface so the context can be tested alone).
 type stateView interface {
 	// get returns a copy of key's value, or nil when absent.
 	get(key []byte) ([]byte, error)

@@ -17,9 +17,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// withState runs fn in a read-write bbolt transaction over a fresh state
-// bucket holding committed.
-func withState(t *testing.T, committed map[string]string, fn func(tx *bolt.Tx, v liveView)) {
+// withState runs fn in a read-write bbolt transaction over a fresh versions
+// bucket holding committed (as versions of block 1), with the current view.
+func withState(t *testing.T, committed map[string]string, fn func(tx *bolt.Tx, v versionView)) {
 	t.Helper()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "ctx.db"), 0o600, nil)
 	if err != nil {
@@ -27,14 +27,13 @@ func withState(t *testing.T, committed map[string]string, fn func(tx *bolt.Tx, v
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
-		s, _ := tx.CreateBucket(bucketState)
-		h, _ := tx.CreateBucket(bucketHistory)
+		b, _ := tx.CreateBucket(bucketVersions)
 		for k, v := range committed {
-			if err := s.Put([]byte(k), []byte(v)); err != nil {
+			if err := b.Put(versionKey([]byte(k), position{Block: 1}), encodeVersion(versionRec{TxID: "seed", Value: []byte(v)})); err != nil {
 				return err
 			}
 		}
-		fn(tx, liveView{state: s, hist: h})
+		fn(tx, versionView{b: b, pos: latest})
 		return nil
 	})
 	if err != nil {
@@ -45,7 +44,7 @@ func withState(t *testing.T, committed map[string]string, fn func(tx *bolt.Tx, v
 var testID = voucher.Identity{MSPID: MSPID, Name: "t", Role: voucher.RoleSciTech}
 
 func TestContextReadsItsOwnWrites(t *testing.T) {
-	withState(t, map[string]string{"a": "old", "b": "keep"}, func(tx *bolt.Tx, v liveView) {
+	withState(t, map[string]string{"a": "old", "b": "keep"}, func(tx *bolt.Tx, v versionView) {
 		c := newTxContext(v, true, "tx1", time.Unix(100, 5).UTC(), testID)
 		mustGet := func(k, want string) {
 			t.Helper()
@@ -70,7 +69,7 @@ func TestContextReadsItsOwnWrites(t *testing.T) {
 		if w := c.writes["c"]; !w.isDelete {
 			t.Fatalf("empty put recorded as %+v", w)
 		}
-		if got := v.state.Get([]byte("a")); string(got) != "old" {
+		if got, _ := v.get([]byte("a")); string(got) != "old" {
 			t.Fatalf("pending write reached the bucket: %q", got)
 		}
 		if err := c.PutState("", []byte("x")); err == nil {
@@ -135,7 +134,7 @@ func TestContextScanMergesOwnWrites(t *testing.T) {
 		ck("obj", "a", "1"): "c1", ck("obj", "a", "2"): "c2", ck("obj", "a", "4"): "c4",
 		ck("obj", "b", "1"): "cb1", ck("objx", "a", "1"): "other-type", "plain": "p",
 	}
-	withState(t, committed, func(tx *bolt.Tx, v liveView) {
+	withState(t, committed, func(tx *bolt.Tx, v versionView) {
 		c := newTxContext(v, true, "tx", time.Now(), testID)
 		for _, step := range []error{
 			c.PutState(ck("obj", "a", "3"), []byte("o3")),
@@ -179,8 +178,8 @@ func TestHistoryEncodingKeepsKeyOrder(t *testing.T) {
 	sort.Strings(keys)
 	var enc []string
 	for i, k := range keys {
-		hk := historyKey([]byte(k), position{Block: uint64(i), Index: 7})
-		got, pos, err := splitHistoryKey(hk)
+		hk := versionKey([]byte(k), position{Block: uint64(i), Index: 7})
+		got, pos, err := splitVersionKey(hk)
 		if err != nil || string(got) != k || pos != (position{uint64(i), 7}) {
 			t.Fatalf("round trip of %q: %q %v %v", k, got, pos, err)
 		}
@@ -189,18 +188,18 @@ func TestHistoryEncodingKeepsKeyOrder(t *testing.T) {
 	if !sort.StringsAreSorted(enc) {
 		t.Fatalf("escaped keys out of order: %q", enc)
 	}
-	full := historyKey([]byte("\x00obj\x00x\x00y\x00"), position{})
+	full := versionKey([]byte("\x00obj\x00x\x00y\x00"), position{})
 	if !strings.HasPrefix(string(full), string(escapePrefix(nil, []byte("\x00obj\x00x\x00")))) {
 		t.Fatal("escaped prefix does not prefix the escaped key")
 	}
 }
 
-// TestReplayViewMatchesCommittedState drives random puts and deletes through
-// the ledger (in single and multi-transaction blocks), then checks that the
-// replay view at every position shows exactly the state a model computed
+// TestVersionViewMatchesCommittedState drives random puts and deletes
+// through the ledger (in single and multi-transaction blocks), then checks
+// that the view at every position shows exactly the state a model computed
 // from the blocks' events before that position: point reads, prefix scans
 // with and without a start key, and histories.
-func TestReplayViewMatchesCommittedState(t *testing.T) {
+func TestVersionViewMatchesCommittedState(t *testing.T) {
 	l := openTest(t, t.TempDir())
 	defer l.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -286,7 +285,7 @@ func TestReplayViewMatchesCommittedState(t *testing.T) {
 					}
 				}
 			}
-			c := newTxContext(replayView{hist: tx.Bucket(bucketHistory), pos: pos}, true, "r", time.Now(), testID)
+			c := newTxContext(versionView{b: tx.Bucket(bucketVersions), pos: pos}, true, "r", time.Now(), testID)
 			for g := range 3 {
 				for n := range 5 {
 					k := voucher.CompositeKey("obj", fmt.Sprint("g", g), fmt.Sprint(n))

@@ -9,8 +9,8 @@ import (
 )
 
 // This file holds the ledger's on-disk formats: the block record (header and
-// the canonical transaction encoding the data hash covers), the history key
-// and value, and the write-set digest. Every format is length-prefixed
+// the canonical transaction encoding the data hash covers), the version key
+// and value of the state, and the write-set digest. Every format is length-prefixed
 // binary, so one byte sequence decodes one way only and hashes are canonical.
 
 // blockVersion tags the record layout; it is covered by the header hash.
@@ -265,11 +265,14 @@ func decodePosition(b []byte) position {
 	return position{Block: binary.BigEndian.Uint64(b), Index: binary.BigEndian.Uint32(b[8:])}
 }
 
-// History keys are escapeKey(stateKey) followed by the position. The escape
-// preserves order and makes the key self-delimiting: every 0x00 byte of the
-// state key becomes 0x00 0xFF and the key ends with 0x00 0x01. So the entries
-// of one key are contiguous and ordered by position, the keys sort as their
-// state keys do, and a state-key prefix maps to a history-key prefix.
+// The state is multi-version: every write of a state key is an entry of the
+// versions bucket, keyed escapeKey(stateKey) followed by the writing
+// transaction's position. The escape preserves order and makes the key
+// self-delimiting: every 0x00 byte of the state key becomes 0x00 0xFF and the
+// key ends with 0x00 0x01. So the versions of one key are contiguous and
+// ordered by position, keys sort as their state keys do, and a state-key
+// prefix maps to a version-key prefix. A key's newest version is its current
+// value; all of them are its history.
 
 // escapePrefix escapes key without the terminator.
 func escapePrefix(dst []byte, key []byte) []byte {
@@ -288,16 +291,16 @@ func escapeKey(dst []byte, key []byte) []byte {
 	return append(escapePrefix(dst, key), 0, 1)
 }
 
-// historyKey is the history bucket key of key's write at pos.
-func historyKey(key []byte, pos position) []byte {
+// versionKey is the versions bucket key of key's write at pos.
+func versionKey(key []byte, pos position) []byte {
 	dst := make([]byte, 0, len(key)+len(key)/4+2+positionSize)
 	return pos.append(escapeKey(dst, key))
 }
 
-// splitHistoryKey recovers the state key and the position of a history key.
-func splitHistoryKey(hk []byte) (key []byte, pos position, err error) {
+// splitVersionKey recovers the state key and the position of a version key.
+func splitVersionKey(hk []byte) (key []byte, pos position, err error) {
 	if len(hk) < 2+positionSize {
-		return nil, pos, fmt.Errorf("%w: history key", errCorrupt)
+		return nil, pos, fmt.Errorf("%w: version key", errCorrupt)
 	}
 	esc, tail := hk[:len(hk)-positionSize], hk[len(hk)-positionSize:]
 	key = make([]byte, 0, len(esc))
@@ -308,7 +311,7 @@ func splitHistoryKey(hk []byte) (key []byte, pos position, err error) {
 			continue
 		}
 		if i+1 >= len(esc) {
-			return nil, pos, fmt.Errorf("%w: history key", errCorrupt)
+			return nil, pos, fmt.Errorf("%w: version key", errCorrupt)
 		}
 		switch esc[i+1] {
 		case 0xFF:
@@ -316,25 +319,25 @@ func splitHistoryKey(hk []byte) (key []byte, pos position, err error) {
 			i++
 		case 1:
 			if i+2 != len(esc) {
-				return nil, pos, fmt.Errorf("%w: history key", errCorrupt)
+				return nil, pos, fmt.Errorf("%w: version key", errCorrupt)
 			}
 			return key, decodePosition(tail), nil
 		default:
-			return nil, pos, fmt.Errorf("%w: history key", errCorrupt)
+			return nil, pos, fmt.Errorf("%w: version key", errCorrupt)
 		}
 	}
-	return nil, pos, fmt.Errorf("%w: history key without terminator", errCorrupt)
+	return nil, pos, fmt.Errorf("%w: version key without terminator", errCorrupt)
 }
 
-// historyRec is the value of a history entry.
-type historyRec struct {
+// versionRec is the value of a version: who wrote it, when, and what.
+type versionRec struct {
 	TxID      string
 	Timestamp int64
 	IsDelete  bool
 	Value     []byte
 }
 
-func encodeHistory(r historyRec) []byte {
+func encodeVersion(r versionRec) []byte {
 	out := make([]byte, 0, 8+1+1+len(r.TxID)+len(r.Value))
 	out = binary.BigEndian.AppendUint64(out, uint64(r.Timestamp))
 	if r.IsDelete {
@@ -346,9 +349,9 @@ func encodeHistory(r historyRec) []byte {
 	return append(out, r.Value...)
 }
 
-// decodeHistory parses a history value; Value aliases b.
-func decodeHistory(b []byte) (historyRec, error) {
-	var r historyRec
+// decodeVersion parses a version; Value aliases b.
+func decodeVersion(b []byte) (versionRec, error) {
+	var r versionRec
 	d := decoder{b: b}
 	r.Timestamp = int64(d.uint64())
 	switch d.byte() {
@@ -360,12 +363,12 @@ func decodeHistory(b []byte) (historyRec, error) {
 	}
 	txid := d.bytes()
 	if d.err != nil {
-		return r, fmt.Errorf("%w: history value", errCorrupt)
+		return r, fmt.Errorf("%w: version value", errCorrupt)
 	}
 	r.TxID = string(txid)
 	r.Value = d.b
 	if r.IsDelete && len(r.Value) != 0 {
-		return r, fmt.Errorf("%w: history delete with a value", errCorrupt)
+		return r, fmt.Errorf("%w: version deleting with a value", errCorrupt)
 	}
 	return r, nil
 }
@@ -404,7 +407,7 @@ func (w *writesDigest) digest() [hashSize]byte {
 	return w.sum
 }
 
-// hasPrefixKey reports whether a history key belongs to state key escKey
+// hasPrefixKey reports whether a version key belongs to state key escKey
 // (escaped with terminator).
 func hasPrefixKey(hk, escKey []byte) bool {
 	return len(hk) == len(escKey)+positionSize && bytes.HasPrefix(hk, escKey)

@@ -30,11 +30,14 @@ const FileName = "ledger.db"
 
 // Bucket names and meta keys.
 var (
-	bucketState   = []byte("state")
-	bucketHistory = []byte("history")
-	bucketBlocks  = []byte("blocks")
-	bucketMeta    = []byte("meta")
-	metaHead      = []byte("head")
+	// bucketVersions is the multi-version state: every write of every key,
+	// keyed by the key and the writing transaction's position (see
+	// versionKey). A key's newest version is its value, all of them its
+	// history.
+	bucketVersions = []byte("versions")
+	bucketBlocks   = []byte("blocks")
+	bucketMeta     = []byte("meta")
+	metaHead       = []byte("head")
 )
 
 // errClosed ends streams and refuses calls once Close has begun.
@@ -151,7 +154,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Ledger, error) {
 // the head of an existing one.
 func (l *Ledger) init() error {
 	return l.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketState, bucketHistory, bucketBlocks, bucketMeta} {
+		for _, name := range [][]byte{bucketVersions, bucketBlocks, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -266,7 +269,7 @@ func (l *Ledger) Evaluate(ctx context.Context, caller backend.Caller, fn string,
 		return nil, fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	view := liveView{state: tx.Bucket(bucketState), hist: tx.Bucket(bucketHistory)}
+	view := versionView{b: tx.Bucket(bucketVersions), pos: latest}
 	c := newTxContext(view, false, newTxID(), time.Now().UTC(), identityOf(caller))
 	return l.invoke(c, fn, arg)
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // Verify bounds: blocks per read transaction of the chain walk, blocks in
-// flight to the replay workers, history entries per read transaction of the
+// flight to the replay workers, state versions per read transaction of the
 // final state comparison.
 const (
 	verifyChunk      = 256
@@ -31,17 +31,18 @@ const (
 //     transactions), writes hash, header hash and link to its predecessor,
 //     from genesis to the head record;
 //  2. the replay: every transaction runs again through the contract, on the
-//     state as it was just before it (rebuilt from the history bucket), and
-//     must be accepted, emit the recorded event, and make exactly the writes
-//     recorded in the history at its position and in its block's writes hash;
-//  3. the state: every key's current value is the newest write of its
-//     history, and the history holds no write the replay did not make.
+//     state as it was just before it, and must be accepted, emit the
+//     recorded event, and make exactly the versions stored at its position
+//     and hashed into its block's writes hash;
+//  3. the state: the versions bucket holds no version the replay did not
+//     make (counted per block).
 //
-// Replaying against the history instead of a fresh copy of the state needs no
-// scratch file, reads memory-mapped pages only, and lets transactions replay
-// in parallel: each one's reads depend only on the history before it, which
-// the replay of the earlier transactions checks. It never holds a read
-// transaction for long, so commits go on meanwhile.
+// So the stored state is exactly the state the blocks' transactions produce,
+// version by version. Because the state is multi-version, the replay needs
+// no scratch copy of it: each transaction reads the stored versions before
+// its position, which the replay of the earlier transactions checks, so
+// blocks replay in parallel on every core and only memory-mapped pages are
+// read. No read transaction is held for long, so commits go on meanwhile.
 //
 // A broken ledger is a result with OK false, FirstBadBlock naming the first
 // block to blame when there is one, and Detail; the error is for failures to
@@ -67,7 +68,7 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		}
 	}()
 
-	v := &verifier{l: l, head: head, minBad: math.MaxUint64}
+	v := &verifier{l: l, head: head, minBad: math.MaxUint64, replayed: make([]uint32, head.number+1)}
 	jobs := make(chan verifyJob, verifyQueue)
 	doneBlocks := make(chan uint64, verifyQueue)
 	var readErr error
@@ -118,12 +119,16 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		}
 		return res, nil
 	}
-	detail, err := v.compareState(ctx)
+	bad, detail, err := v.countVersions(ctx)
 	if err != nil {
 		return res, err
 	}
 	if detail != "" {
 		res.Detail = detail
+		if bad != nil {
+			res.FirstBadBlock = bad
+			res.CheckedBlocks = *bad
+		}
 		return res, nil
 	}
 	res.OK = true
@@ -146,8 +151,9 @@ type verifier struct {
 	l    *Ledger
 	head headRef
 
-	writes atomic.Uint64 // state writes replayed
-	txs    atomic.Uint64 // transactions replayed
+	writes   atomic.Uint64 // state writes replayed
+	txs      atomic.Uint64 // transactions replayed
+	replayed []uint32      // versions made by the replay of each block (one writer per block)
 
 	mu     sync.Mutex
 	minBad uint64 // the lowest failing block, MaxUint64 for none
@@ -280,7 +286,7 @@ func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done
 // replayBlock replays one block's transactions; a mismatch is recorded with
 // v.bad, the error is for storage failures.
 func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
-	history := tx.Bucket(bucketHistory)
+	versions := tx.Bucket(bucketVersions)
 	n := j.hdr.Number
 	digest := newWritesDigest()
 	var writes uint64
@@ -292,7 +298,7 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
 		pos := position{Block: n, Index: index}
 		index++
 		caller := voucher.Identity{MSPID: t.Caller.MSPID, Name: t.Caller.Name, Role: voucher.Role(t.Caller.Role), AgencyID: t.Caller.AgencyID}
-		c := newTxContext(replayView{hist: history, pos: pos}, true, t.TxID, time.Unix(0, t.Timestamp).UTC(), caller)
+		c := newTxContext(versionView{b: versions, pos: pos}, true, t.TxID, time.Unix(0, t.Timestamp).UTC(), caller)
 		if _, err := v.l.invoke(c, t.Fn, t.Arg); err != nil {
 			v.bad(n, "transaction %d (%s %s): the replay rejects it: %v", pos.Index, t.Fn, t.TxID, err)
 			return nil
@@ -303,14 +309,14 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
 		}
 		for _, w := range c.sortedWrites() {
 			key := []byte(w.key)
-			raw := history.Get(historyKey(key, pos))
+			raw := versions.Get(versionKey(key, pos))
 			if raw == nil {
-				v.bad(n, "transaction %d (%s %s): wrote %q but the history has no such write", pos.Index, t.Fn, t.TxID, w.key)
+				v.bad(n, "transaction %d (%s %s): wrote %q but the state has no such version", pos.Index, t.Fn, t.TxID, w.key)
 				return nil
 			}
-			rec, err := decodeHistory(raw)
+			rec, err := decodeVersion(raw)
 			if err != nil || rec.TxID != t.TxID || rec.Timestamp != t.Timestamp || rec.IsDelete != w.w.isDelete || !bytes.Equal(rec.Value, w.w.value) {
-				v.bad(n, "transaction %d (%s %s): the history of %q differs from the replayed write", pos.Index, t.Fn, t.TxID, w.key)
+				v.bad(n, "transaction %d (%s %s): the stored version of %q differs from the replayed write", pos.Index, t.Fn, t.TxID, w.key)
 				return nil
 			}
 			digest.add(pos.Index, key, w.w.value, w.w.isDelete)
@@ -321,109 +327,61 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
 		v.bad(n, "the replayed writes differ from the block's writes hash")
 		return nil
 	}
+	v.replayed[n] = uint32(writes)
 	v.writes.Add(writes)
 	v.txs.Add(uint64(index))
 	return nil
 }
 
-// compareState checks that the state bucket holds exactly the newest write
-// of every key in the history, and that the history holds no write beyond
-// those the replay made. It walks both buckets in key order, a chunk per
-// read transaction; each chunk compares state and history of the same
-// snapshot, so commits running meanwhile do not disturb it.
-func (v *verifier) compareState(ctx context.Context) (string, error) {
-	var (
-		entries uint64 // history entries at or below the verified head
-		last    []byte // the last state key compared; nil before the first
-		done    bool
-		detail  string
-	)
-	for !done && detail == "" {
+// countVersions counts the stored versions of each block up to the head
+// (a chunk of the versions bucket per read transaction) and compares them
+// with the replay's: every replayed write was found stored, so equal counts
+// mean the state holds nothing else. Versions written after Verify began are
+// ignored.
+func (v *verifier) countVersions(ctx context.Context) (bad *uint64, detail string, err error) {
+	stored := make([]uint32, len(v.replayed))
+	var last []byte
+	for done := false; !done; {
 		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("verify: %w", err)
+			return nil, "", fmt.Errorf("verify: %w", err)
 		}
 		err := v.l.db.View(func(tx *bolt.Tx) error {
-			hc := tx.Bucket(bucketHistory).Cursor()
-			sc := tx.Bucket(bucketState).Cursor()
-			var hk, hv, sk, sv []byte
+			c := tx.Bucket(bucketVersions).Cursor()
+			var k []byte
 			if last == nil {
-				hk, hv = hc.First()
-				sk, sv = sc.First()
-			} else {
-				lastEsc := escapeKey(nil, last)
-				hk, hv = hc.Seek(lastEsc)
-				for hk != nil && len(hk) >= positionSize && bytes.Equal(hk[:len(hk)-positionSize], lastEsc) {
-					hk, hv = hc.Next()
-				}
-				sk, sv = sc.Seek(last)
-				if sk != nil && bytes.Equal(sk, last) {
-					sk, sv = sc.Next()
-				}
+				k, _ = c.First()
+			} else if k, _ = c.Seek(last); k != nil && bytes.Equal(k, last) {
+				k, _ = c.Next()
 			}
-			for n := 0; n < verifyStateChunk; {
-				if hk == nil {
-					if sk != nil {
-						detail = fmt.Sprintf("state key %q has no history", sk)
-					}
+			for n := 0; n < verifyStateChunk; n++ {
+				if k == nil {
 					done = true
 					return nil
 				}
-				if len(hk) < 2+positionSize {
-					detail = fmt.Sprintf("corrupt history key %x", hk)
+				if len(k) < 2+positionSize {
+					detail = fmt.Sprintf("malformed state key %x", k)
 					return nil
 				}
-				esc := hk[:len(hk)-positionSize]
-				var newest []byte
-				for hk != nil && len(hk) >= positionSize && bytes.Equal(hk[:len(hk)-positionSize], esc) {
-					if decodePosition(hk[len(hk)-positionSize:]).Block <= v.head.number {
-						entries++
-					}
-					newest = hv
-					n++
-					hk, hv = hc.Next()
+				if p := decodePosition(k[len(k)-positionSize:]); p.Block <= v.head.number {
+					stored[p.Block]++
 				}
-				key, _, err := splitHistoryKey(append(bytes.Clone(esc), make([]byte, positionSize)...))
-				if err != nil {
-					detail = fmt.Sprintf("corrupt history key %x", esc)
-					return nil
-				}
-				rec, err := decodeHistory(newest)
-				if err != nil {
-					detail = fmt.Sprintf("corrupt history of %q", key)
-					return nil
-				}
-				if sk != nil && bytes.Compare(sk, key) < 0 {
-					detail = fmt.Sprintf("state key %q has no history", sk)
-					return nil
-				}
-				present := sk != nil && bytes.Equal(sk, key)
-				switch {
-				case rec.IsDelete && present:
-					detail = fmt.Sprintf("state key %q was deleted by transaction %s but is present", key, rec.TxID)
-					return nil
-				case !rec.IsDelete && !present:
-					detail = fmt.Sprintf("state key %q written by transaction %s is missing", key, rec.TxID)
-					return nil
-				case !rec.IsDelete && !bytes.Equal(sv, rec.Value):
-					detail = fmt.Sprintf("state key %q differs from its last write by transaction %s", key, rec.TxID)
-					return nil
-				}
-				if present {
-					sk, sv = sc.Next()
-				}
-				last = key
+				last = bytes.Clone(k)
+				k, _ = c.Next()
 			}
 			return nil
 		})
 		if err != nil {
-			return "", fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
+			return nil, "", fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
+		}
+		if detail != "" {
+			return nil, detail, nil
 		}
 	}
-	if detail != "" {
-		return detail, nil
+	for n := range stored {
+		if stored[n] != v.replayed[n] {
+			b := uint64(n)
+			return &b, fmt.Sprintf("block %d: the state holds %d versions written by it, the replay made %d", n, stored[n], v.replayed[n]), nil
+		}
 	}
-	if w := v.writes.Load(); entries != w {
-		return fmt.Sprintf("the history holds %d writes up to block %d, the replay made %d", entries, v.head.number, w), nil
-	}
-	return "", nil
+	return nil, "", nil
 }

@@ -132,48 +132,52 @@ func TestVerifyNamesTheTamperedBlock(t *testing.T) {
 	}
 }
 
-func TestVerifyDetectsHistoryAndStateEdits(t *testing.T) {
+func TestVerifyDetectsStateEdits(t *testing.T) {
 	base := buildLedger(t)
-	t.Run("history value", func(t *testing.T) {
-		dir := cloneLedger(t, base)
-		// k0 was written by transaction 0 of block 1.
-		tamper(t, dir, func(tx *bolt.Tx) error {
-			h := tx.Bucket(bucketHistory)
-			key := historyKey([]byte("k0"), position{Block: 1})
-			rec := bytes.Clone(h.Get(key))
-			if rec == nil {
-				return fmt.Errorf("no history entry for k0 in block 1")
+	edit := func(key string, block uint64, change func(b *bolt.Bucket, vk []byte) error) func(tx *bolt.Tx) error {
+		return func(tx *bolt.Tx) error {
+			return change(tx.Bucket(bucketVersions), versionKey([]byte(key), position{Block: block}))
+		}
+	}
+	flip := func(b *bolt.Bucket, vk []byte) error {
+		rec := bytes.Clone(b.Get(vk))
+		if rec == nil {
+			return fmt.Errorf("no version %x", vk)
+		}
+		rec[len(rec)-1] ^= 1
+		return b.Put(vk, rec)
+	}
+	added := func(b *bolt.Bucket, vk []byte) error {
+		return b.Put(vk, encodeVersion(versionRec{TxID: "forged", Timestamp: 1, Value: []byte("1")}))
+	}
+	removed := func(b *bolt.Bucket, vk []byte) error { return b.Delete(vk) }
+	// buildLedger: block i+1 holds transaction i; k0 is written in block 1,
+	// the counter in blocks 3, 7 and 11.
+	for _, tc := range []struct {
+		name  string
+		edit  func(tx *bolt.Tx) error
+		block uint64
+	}{
+		{"old version changed", edit("k0", 1, flip), 1},
+		{"newest version changed", edit("counter", 11, flip), 11},
+		{"version removed", edit("counter", 7, removed), 7},
+		{"version added", edit("zz", 5, added), 5},
+		{"version added to genesis", edit("zz", 0, added), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := cloneLedger(t, base)
+			tamper(t, dir, tc.edit)
+			res := verifyDir(t, dir)
+			if res.OK || res.FirstBadBlock == nil || *res.FirstBadBlock != tc.block {
+				t.Fatalf("%+v, want block %d named", res, tc.block)
 			}
-			rec[len(rec)-1] ^= 1
-			return h.Put(key, rec)
+			t.Log(res.Detail)
 		})
-		res := verifyDir(t, dir)
-		if res.OK || res.FirstBadBlock == nil || *res.FirstBadBlock != 1 {
-			t.Fatalf("%+v", res)
-		}
-	})
-	t.Run("state value", func(t *testing.T) {
+	}
+	t.Run("malformed key", func(t *testing.T) {
 		dir := cloneLedger(t, base)
-		tamper(t, dir, func(tx *bolt.Tx) error { return tx.Bucket(bucketState).Put([]byte("counter"), []byte("99")) })
-		res := verifyDir(t, dir)
-		if res.OK || res.FirstBadBlock != nil || !strings.Contains(res.Detail, "counter") {
-			t.Fatalf("%+v", res)
-		}
-	})
-	t.Run("state key added", func(t *testing.T) {
-		dir := cloneLedger(t, base)
-		tamper(t, dir, func(tx *bolt.Tx) error { return tx.Bucket(bucketState).Put([]byte("zz"), []byte("1")) })
-		if res := verifyDir(t, dir); res.OK || !strings.Contains(res.Detail, "zz") {
-			t.Fatalf("%+v", res)
-		}
-	})
-	t.Run("history entry added", func(t *testing.T) {
-		dir := cloneLedger(t, base)
-		tamper(t, dir, func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketHistory).Put(historyKey([]byte("k4"), position{Block: 12, Index: 5}),
-				encodeHistory(historyRec{TxID: "x", Timestamp: 1, IsDelete: true}))
-		})
-		if res := verifyDir(t, dir); res.OK {
+		tamper(t, dir, func(tx *bolt.Tx) error { return tx.Bucket(bucketVersions).Put([]byte("zz"), []byte("1")) })
+		if res := verifyDir(t, dir); res.OK || res.FirstBadBlock != nil {
 			t.Fatalf("%+v", res)
 		}
 	})

@@ -1,0 +1,164 @@
+package embedded
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The ledger-only throughput figures: 64 concurrent clients, each waiting
+// for its fsync'd acknowledgement, against bbolt's own DB.Batch from 64
+// goroutines writing records of the same size. Run:
+//
+//	go test -run '^$' -bench . -benchtime 20000x ./gateway/backend/embedded/
+
+const (
+	benchClients = 64
+	// benchValueBytes is the value each benchmark transaction writes, and
+	// the record size of the DB.Batch baseline.
+	benchValueBytes = 512
+)
+
+// runClients runs n calls of fn from benchClients goroutines and returns
+// the elapsed time.
+func runClients(b *testing.B, n int, fn func(i int) error) time.Duration {
+	b.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for range benchClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+func BenchmarkSubmit(b *testing.B) {
+	var syncNS, elapsedNS atomic.Int64
+	l := openTest(b, b.TempDir(), WithMmapSize(1<<30), WithCommitObserver(func(s CommitStats) {
+		syncNS.Add(int64(s.Sync))
+		elapsedNS.Add(int64(s.Elapsed))
+	}))
+	defer l.Close()
+	value := strings.Repeat("v", benchValueBytes)
+	var blocks atomic.Int64
+	b.ResetTimer()
+	elapsed := runClients(b, b.N, func(i int) error {
+		_, err := l.Submit(context.Background(), tester, "Put", mustJSON(testArg{K: fmt.Sprintf("key-%09d", i), V: value}))
+		return err
+	})
+	b.StopTimer()
+	info, _ := l.Info(context.Background())
+	blocks.Store(int64(info.Height - 1))
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tx/s")
+	b.ReportMetric(float64(b.N)/float64(blocks.Load()), "tx/block")
+	b.ReportMetric(float64(syncNS.Load())/float64(blocks.Load())/1e6, "sync-ms/block")
+	b.ReportMetric(float64(elapsedNS.Load())/float64(blocks.Load())/1e6, "commit-ms/block")
+}
+
+// BenchmarkBoltBatch is the baseline: bbolt's DB.Batch, fsync on, one
+// record of benchValueBytes per call from 64 goroutines.
+func BenchmarkBoltBatch(b *testing.B) {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "batch.db"), 0o600, &bolt.Options{InitialMmapSize: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	bucket := []byte("b")
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucket); return err }); err != nil {
+		b.Fatal(err)
+	}
+	value := []byte(strings.Repeat("v", benchValueBytes))
+	b.ResetTimer()
+	elapsed := runClients(b, b.N, func(i int) error {
+		return db.Batch(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucket).Put(fmt.Appendf(nil, "key-%09d", i), value)
+		})
+	})
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tx/s")
+}
+
+// BenchmarkClaim runs the real contract: b.N claims by 64 clients over
+// b.N/20 agencies (each has room for 20 claims), after recording the
+// certificates and services they need (not timed).
+func BenchmarkClaim(b *testing.B) {
+	var syncNS, elapsedNS atomic.Int64
+	l, err := Open(context.Background(), b.TempDir(), WithLogger(quiet), WithCommitObserver(func(s CommitStats) {
+		syncNS.Add(int64(s.Sync))
+		elapsedNS.Add(int64(s.Elapsed))
+	}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	agencies := (b.N + 19) / 20
+	runClients(b, agencies, func(a int) error {
+		_, err := l.Submit(ctx, sciTech, "RegisterAgency", mustJSON(voucher.RegisterAgencyArgs{ID: makeUSCC(a + 1), Name: fmt.Sprint("服务机构", a+1), Kind: voucher.KindServiceAgency}))
+		return err
+	})
+	runClients(b, b.N, func(i int) error {
+		a, e := i/20+1, i+1
+		if _, err := l.Submit(ctx, sciTech, "RecordCertification", mustJSON(voucher.RecordCertificationArgs{
+			EnterpriseID: enterprise(e), EnterpriseName: fmt.Sprint("企业", e), CertificateNo: certNo(e), IssuedOn: "2024-11-20", Kind: voucher.CertFirst})); err != nil {
+			return err
+		}
+		sum := sha256.Sum256([]byte(fmt.Sprint("evidence", e)))
+		_, err := l.Submit(ctx, agencyCaller(a), "RecordService", mustJSON(voucher.RecordServiceArgs{
+			EnterpriseID: enterprise(e), ContractRef: fmt.Sprint("HT-", e), StartedOn: "2024-01-15", EvidenceSHA256: hex.EncodeToString(sum[:])}))
+		return err
+	})
+	before, _ := l.Info(ctx)
+	syncNS.Store(0)
+	elapsedNS.Store(0)
+	st0 := l.db.Stats().TxStats
+	b.ResetTimer()
+	elapsed := runClients(b, b.N, func(i int) error {
+		a, e := i/20+1, i+1
+		_, err := l.Submit(ctx, agencyCaller(a), "Claim", mustJSON(voucher.ClaimArgs{EnterpriseID: enterprise(e), CertificateNo: certNo(e)}))
+		return err
+	})
+	b.StopTimer()
+	after, _ := l.Info(ctx)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "claims/s")
+	blocks := float64(after.Height - before.Height)
+	st1 := l.db.Stats().TxStats
+	b.ReportMetric(float64(st1.GetWrite()-st0.GetWrite())/blocks, "page-writes/block")
+	b.ReportMetric(float64(st1.GetPageAlloc()-st0.GetPageAlloc())/blocks/4096, "pages/block")
+	b.ReportMetric(float64(b.N)/blocks, "tx/block")
+	b.ReportMetric(float64(syncNS.Load())/blocks/1e6, "sync-ms/block")
+	b.ReportMetric(float64(elapsedNS.Load())/blocks/1e6, "commit-ms/block")
+	start := time.Now()
+	res, err := l.Verify(ctx, nil)
+	if err != nil || !res.OK {
+		b.Fatalf("verify: %+v %v", res, err)
+	}
+	b.ReportMetric(float64(after.Height)/time.Since(start).Seconds(), "verified-blocks/s")
+}
