@@ -504,3 +504,18 @@ func (h *harness) seed() {
 	r.history["V-2024-A1"] = []voucher.HistoryItem{{TxID: "tx1", At: "2024-07-01T00:00:00Z", Action: "Claim", Actor: "ag-a", Status: voucher.StatusIssued}}
 	r.history["V-2024-B1"] = []voucher.HistoryItem{{TxID: "tx2", At: "2024-07-01T00:00:00Z", Action: "Claim", Actor: "ag-b", Status: voucher.StatusIssued}}
 }
+
+func principal(name string, role voucher.Role) auth.NewPrincipal {
+	return auth.NewPrincipal{Name: name, Role: role}
+}
+
+func mustStore(t *testing.T, db *bolt.DB) *auth.Store {
+	t.Helper()
+	s, err := auth.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
