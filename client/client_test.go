@@ -91,9 +91,9 @@ func TestRequestShapes(t *testing.T) {
 	}{
 		{"Whoami", func(c *Client) error { _, err := c.Whoami(ctx); return err }, "GET", "/v1/whoami", "", ""},
 		{"CreatePrincipal", func(c *Client) error {
-			_, err := c.CreatePrincipal(ctx, NewPrincipal{Name: "a1", Role: voucher.RoleAgency, AgencyID: "91650104MA0000001X"})
+			_, err := c.CreatePrincipal(ctx, NewPrincipal{Name: "a1", Role: voucher.RoleAgency, AgencyID: "91650104000000422E"})
 			return err
-		}, "POST", "/v1/principals", "", `{"name":"a1","role":"agency","agency_id":"91650104MA0000001X"}`},
+		}, "POST", "/v1/principals", "", `{"name":"a1","role":"agency","agency_id":"91650104000000422E"}`},
 		{"CreatePrincipalNoAgency", func(c *Client) error {
 			_, err := c.CreatePrincipal(ctx, NewPrincipal{Name: "fin", Role: voucher.RoleFinance})
 			return err

@@ -79,8 +79,8 @@ func cli(t *testing.T, env map[string]string, args ...string) (int, string, stri
 }
 
 const (
-	agencyA = "91650104MA77000017"
-	agencyB = "91650104MA77000025"
+	agencyA = "91650104000000174Q"
+	agencyB = "91650104000000254C"
 )
 
 var twoVouchers = `{"items":[
