@@ -46,7 +46,7 @@ ensure_fabric_binaries() {
   (
     if command -v flock >/dev/null; then flock 9; fi
     binaries_current && exit 0
-    log "building Fabric $(required_version github.com/hyperledger/fabric) and Fabric CA" \
+    log "building Fabric (module version $(required_version github.com/hyperledger/fabric), i.e. v2.5.0) and Fabric CA" \
       "$(required_version github.com/hyperledger/fabric-ca) into $FABRIC_BIN (takes a few minutes)"
     local pkgs=() c
     for c in "${FABRIC_CMDS[@]}"; do pkgs+=("github.com/hyperledger/fabric/cmd/$c"); done
