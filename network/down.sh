@@ -12,6 +12,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/common.sh
 source "$here/lib/common.sh"
 
+take_lock
 keep_state=0
 case ${1:-} in
   --keep-state) keep_state=1 ;;

@@ -130,6 +130,7 @@ fresh() {
 
 main() {
   check_prerequisites
+  take_lock
   ensure_fabric_binaries
   ensure_chaincode_binary
   export HONGSHAN_DEADLINE=$(($(date +%s) + ${HONGSHAN_UP_TIMEOUT:-240}))

@@ -48,6 +48,21 @@ write_settings() {
   } >"$STATE/settings.env"
 }
 
+# take_lock: serialise up.sh/down.sh runs on this checkout (a second `make
+# network-up` waits for the first instead of racing it). Child scripts
+# inherit the lock (HONGSHAN_LOCK_HELD).
+take_lock() {
+  [[ -n ${HONGSHAN_LOCK_HELD:-} ]] && return 0
+  command -v flock >/dev/null || return 0
+  mkdir -p "$HONGSHAN_NETWORK_DIR/.cache"
+  exec 8>"$HONGSHAN_NETWORK_DIR/.cache/network.lock"
+  if ! flock -n 8; then
+    log "another up.sh/down.sh is running on this network; waiting for it"
+    flock -w "${HONGSHAN_UP_TIMEOUT:-240}" 8 || die "timed out waiting for the other up.sh/down.sh"
+  fi
+  export HONGSHAN_LOCK_HELD=1
+}
+
 # --- logging -------------------------------------------------------------------
 _t0=${_t0:-${EPOCHREALTIME/[.,]/}}
 # elapsed: seconds since the script started, with one decimal.
@@ -177,7 +192,7 @@ node_start() {
   printf '\n=== start %s %s ===\n' "$name" "$(date -Is)" >>"$LOG_DIR/$name.log"
   # a clean environment: the launch script sets everything the node needs
   setsid env -i PATH="$PATH" HOME="$HOME" ${FABRIC_LOGGING_SPEC:+FABRIC_LOGGING_SPEC="$FABRIC_LOGGING_SPEC"} \
-    bash "$run" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    bash "$run" >>"$LOG_DIR/$name.log" 2>&1 </dev/null 8>&- &
   local i pid
   for ((i = 0; i < 100; i++)); do
     node_running "$name" && return 0
