@@ -186,22 +186,24 @@ func TestLifecycle(t *testing.T) {
 
 	// --- 7. finance: reimburse, reject ----------------------------------------
 	ref1, ref2 := "GK"+eA[0].certNo, "GK"+eA[1].certNo
-	paid, err := fin.c.Reimburse(ctx(t), vA[0].ID, client.Payment{PaymentRef: ref1, AmountCNY: "5000.00", PaidOn: "2024-08-01"})
+	// A payment cannot predate its voucher: pay today, Beijing time.
+	today := time.Now().In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
+	paid, err := fin.c.Reimburse(ctx(t), vA[0].ID, client.Payment{PaymentRef: ref1, AmountCNY: "5000.00", PaidOn: today})
 	ok(t, "reimburse", err)
-	if paid.Status != voucher.StatusReimbursed || paid.PaymentRef != ref1 || paid.PaidAmountCNY != "5000.00" || paid.PaidOn != "2024-08-01" {
+	if paid.Status != voucher.StatusReimbursed || paid.PaymentRef != ref1 || paid.PaidAmountCNY != "5000.00" || paid.PaidOn != today {
 		t.Fatalf("reimbursed voucher %+v", paid)
 	}
-	_, err = fin.c.Reimburse(ctx(t), vA[1].ID, client.Payment{PaymentRef: ref1, AmountCNY: "5000.00", PaidOn: "2024-08-01"})
+	_, err = fin.c.Reimburse(ctx(t), vA[1].ID, client.Payment{PaymentRef: ref1, AmountCNY: "5000.00", PaidOn: today})
 	wantCode(t, "reuse a payment reference", err, "DUPLICATE_PAYMENT_REF")
-	_, err = fin.c.Reimburse(ctx(t), vA[1].ID, client.Payment{PaymentRef: ref2, AmountCNY: "4999.99", PaidOn: "2024-08-01"})
+	_, err = fin.c.Reimburse(ctx(t), vA[1].ID, client.Payment{PaymentRef: ref2, AmountCNY: "4999.99", PaidOn: today})
 	wantCode(t, "pay another amount", err, "AMOUNT_MISMATCH")
-	_, err = fin.c.Reimburse(ctx(t), vA[2].ID, client.Payment{PaymentRef: ref2, AmountCNY: "5000.00", PaidOn: "2024-08-01"})
+	_, err = fin.c.Reimburse(ctx(t), vA[2].ID, client.Payment{PaymentRef: ref2, AmountCNY: "5000.00", PaidOn: today})
 	wantCode(t, "pay a voucher not redeemed", err, "INVALID_STATE")
 	for _, p := range []party{sci, aud, agA} {
-		_, err = p.c.Reimburse(ctx(t), vA[1].ID, client.Payment{PaymentRef: ref2, AmountCNY: "5000.00", PaidOn: "2024-08-01"})
+		_, err = p.c.Reimburse(ctx(t), vA[1].ID, client.Payment{PaymentRef: ref2, AmountCNY: "5000.00", PaidOn: today})
 		wantCode(t, p.name+" reimburses", err, "FORBIDDEN")
 	}
-	_, err = fin.c.Reimburse(ctx(t), vA[1].ID, client.Payment{PaymentRef: ref2, AmountCNY: "5000.00", PaidOn: "2024-08-02"})
+	_, err = fin.c.Reimburse(ctx(t), vA[1].ID, client.Payment{PaymentRef: ref2, AmountCNY: "5000.00", PaidOn: today})
 	ok(t, "reimburse the second", err)
 	rejected, err := fin.c.Reject(ctx(t), vA[2].ID, "服务证据不足 evidence insufficient")
 	ok(t, "reject an issued voucher", err)
@@ -247,7 +249,8 @@ func TestLifecycle(t *testing.T) {
 	if rein.Status != voucher.AgencyActive {
 		t.Fatalf("reinstated agency %+v", rein)
 	}
-	chk.expect(claim(t, agA, eA[4]))
+	afterReinstate := claim(t, agA, eA[4])
+	chk.expect(afterReinstate)
 	chk.check(t, "suspension")
 
 	// --- 10. the auditor reads everything and changes nothing ----------------
@@ -346,7 +349,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("agency A sees agency %s", a.ID)
 		}
 	}
-	_, err = agB.c.Redeem(ctx(t), vA[4].ID)
+	_, err = agB.c.Redeem(ctx(t), afterReinstate.ID)
 	wantCode(t, "agency B redeems A's voucher", err, "FORBIDDEN", "NOT_FOUND")
 
 	// --- 12. authentication -----------------------------------------------------

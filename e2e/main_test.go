@@ -63,6 +63,13 @@ func runMain(m *testing.M) int {
 	}
 	usccSerials, certSerials = harness.NewSerials(usccBase), harness.NewSerials(certBase)
 
+	// HONGSHAN_E2E_GATEWAY_BIN reuses a gateway binary already built
+	// (e.g. bin/hongshan-gateway); by default the suite builds its own from
+	// the tree under test.
+	if bin := os.Getenv("HONGSHAN_E2E_GATEWAY_BIN"); bin != "" {
+		gatewayBin = bin
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "hongshan-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
