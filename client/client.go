@@ -329,7 +329,7 @@ func (c *Client) finish(resp *http.Response, req request, out any) error {
 func (c *Client) backoff(n int) time.Duration {
 	d := float64(c.baseBackoff) * math.Pow(2, float64(n-1))
 	d = min(d, float64(maxBackoff))
-	return time.Duration(d/2 + mrand.Float64()*d/2)
+	return time.Duration(d/2 + mrand.Float64()*d/2) //nolint:gosec // jitter needs no cryptographic randomness
 }
 
 // shouldRetry reports whether err may be transient: the gateway could not

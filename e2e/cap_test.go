@@ -77,7 +77,7 @@ func TestCapExactUnderConcurrentClaims(t *testing.T) {
 	ok(t, "revoke", err)
 	chk.expect(claim(t, ag, es[refused[0]]))
 	_, err = ag.c.Claim(ctx(t), voucher.ClaimArgs{EnterpriseID: es[claims].id, CertificateNo: es[claims].certNo})
-	if ce := wantCode(t, "claim past the cap", err, "CAP_EXCEEDED"); ce.Remaining != "0.00" {
+	if ce := rejection(t, "claim past the cap", err, "CAP_EXCEEDED"); ce.Remaining != "0.00" {
 		t.Fatalf("CAP_EXCEEDED remaining %q", ce.Remaining)
 	}
 	chk.check(t, "revoke and claim again")

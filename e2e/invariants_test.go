@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -185,9 +184,4 @@ func mustDecimal(t *testing.T, s string) decimal.Decimal {
 		t.Fatalf("money %q is not written with exactly two decimals", s)
 	}
 	return d
-}
-
-// describe is a voucher's identity for messages.
-func describe(v voucher.Voucher) string {
-	return fmt.Sprintf("%s (%s, %s, %s)", v.ID, v.AgencyID, v.CertificateNo, v.Status)
 }

@@ -369,7 +369,13 @@ func ctx(t *testing.T) context.Context {
 
 // wantCode fails the test unless err is a gateway rejection with one of
 // the codes.
-func wantCode(t *testing.T, what string, err error, codes ...string) *client.Error {
+func wantCode(t *testing.T, what string, err error, codes ...string) {
+	t.Helper()
+	_ = rejection(t, what, err, codes...)
+}
+
+// rejection is wantCode returning the rejection, for its other fields.
+func rejection(t *testing.T, what string, err error, codes ...string) *client.Error {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("%s: accepted, want %v", what, codes)

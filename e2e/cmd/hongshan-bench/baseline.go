@@ -44,11 +44,12 @@ func batchBaseline(ctx context.Context, path string, writes, workers, recordByte
 		return baselineResult{}, err
 	}
 	var (
-		next     atomic.Int64
+		next     atomic.Uint64
 		wg       sync.WaitGroup
 		errOnce  sync.Once
 		firstErr error
 	)
+	total := uint64(max(writes, 0))
 	start := time.Now()
 	for range workers {
 		wg.Add(1)
@@ -56,10 +57,10 @@ func batchBaseline(ctx context.Context, path string, writes, workers, recordByte
 			defer wg.Done()
 			for ctx.Err() == nil {
 				i := next.Add(1) - 1
-				if i >= int64(writes) {
+				if i >= total {
 					return
 				}
-				key := binary.BigEndian.AppendUint64(nil, uint64(i))
+				key := binary.BigEndian.AppendUint64(nil, i)
 				err := db.Batch(func(tx *bolt.Tx) error {
 					return tx.Bucket(bucket).Put(key, value)
 				})

@@ -52,7 +52,7 @@ func FindRepoRoot() (string, error) {
 // root into dir and returns the binary's path.
 func BuildGateway(ctx context.Context, root, dir string) (string, error) {
 	bin := filepath.Join(dir, "hongshan-gateway")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./gateway/cmd/hongshan-gateway")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./gateway/cmd/hongshan-gateway") //nolint:gosec // the output path is the caller's temp dir
 	cmd.Dir = root
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -127,7 +127,7 @@ func (g *Gateway) start(ctx context.Context) error {
 	}
 	fmt.Fprintf(logf, "\n--- harness: starting gateway on %s at %s ---\n", g.addr, time.Now().UTC().Format(time.RFC3339Nano))
 	args := append([]string{"--addr", g.addr, "--data-dir", g.cfg.DataDir, "--backend", g.cfg.Backend}, g.cfg.Args...)
-	cmd := exec.Command(g.cfg.Bin, args...)
+	cmd := exec.Command(g.cfg.Bin, args...) //nolint:gosec // running the gateway under test is this package's job
 	cmd.Dir = g.cfg.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = gatewayEnv()
