@@ -29,6 +29,7 @@ import (
 var (
 	repoRoot   string
 	gatewayBin string
+	cliBin     string // the hongshan command line
 	backend    string // "embedded" or "fabric"
 	// usccSerials and certSerials start where this run's identifiers are
 	// new: at 0 on the embedded ledger (a fresh ledger per test), at a
@@ -63,13 +64,6 @@ func runMain(m *testing.M) int {
 	}
 	usccSerials, certSerials = harness.NewSerials(usccBase), harness.NewSerials(certBase)
 
-	// HONGSHAN_E2E_GATEWAY_BIN reuses a gateway binary already built
-	// (e.g. bin/hongshan-gateway); by default the suite builds its own from
-	// the tree under test.
-	if bin := os.Getenv("HONGSHAN_E2E_GATEWAY_BIN"); bin != "" {
-		gatewayBin = bin
-		return m.Run()
-	}
 	dir, err := os.MkdirTemp("", "hongshan-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -78,8 +72,17 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	gatewayBin, err = harness.BuildGateway(ctx, repoRoot, dir)
-	if err != nil {
+	// HONGSHAN_E2E_GATEWAY_BIN reuses a gateway binary already built
+	// (e.g. bin/hongshan-gateway); by default the suite builds its own from
+	// the tree under test.
+	gatewayBin = os.Getenv("HONGSHAN_E2E_GATEWAY_BIN")
+	if gatewayBin == "" {
+		if gatewayBin, err = harness.BuildGateway(ctx, repoRoot, dir); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+	}
+	if cliBin, err = harness.Build(ctx, repoRoot, "./client/cmd/hongshan", filepath.Join(dir, "hongshan")); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}

@@ -51,15 +51,20 @@ func FindRepoRoot() (string, error) {
 // BuildGateway builds ./gateway/cmd/hongshan-gateway of the repository at
 // root into dir and returns the binary's path.
 func BuildGateway(ctx context.Context, root, dir string) (string, error) {
-	bin := filepath.Join(dir, "hongshan-gateway")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./gateway/cmd/hongshan-gateway") //nolint:gosec // the output path is the caller's temp dir
+	return Build(ctx, root, "./gateway/cmd/hongshan-gateway", filepath.Join(dir, "hongshan-gateway"))
+}
+
+// Build builds the package pkg (e.g. "./client/cmd/hongshan") of the
+// repository at root into the binary out and returns out.
+func Build(ctx context.Context, root, pkg, out string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg) //nolint:gosec // package and output are the caller's constants
 	cmd.Dir = root
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("harness: go build gateway: %w\n%s", err, out.String())
+		return "", fmt.Errorf("harness: go build %s: %w\n%s", pkg, err, buf.String())
 	}
-	return bin, nil
+	return out, nil
 }
 
 // Config describes a gateway process.
