@@ -183,8 +183,6 @@ type request struct {
 	path   string // already escaped
 	query  url.Values
 	body   any // JSON-encoded when not nil
-	// want lists the success statuses; empty means any 2xx.
-	want []int
 }
 
 // do sends req (retrying as configured) and decodes a JSON answer into out
@@ -297,14 +295,7 @@ func (c *Client) newHTTPRequest(ctx context.Context, req request, u string, body
 // an *Error.
 func (c *Client) finish(resp *http.Response, req request, out any) error {
 	defer resp.Body.Close()
-	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-	if ok && len(req.want) > 0 {
-		ok = false
-		for _, s := range req.want {
-			ok = ok || resp.StatusCode == s
-		}
-	}
-	if !ok {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 		return decodeError(resp, b)
 	}
