@@ -57,6 +57,9 @@ func (a *API) verify(c *gin.Context, _ auth.Principal) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), verifyTimeout)
 	defer cancel()
+	// A full check may outlast the server's write timeout: extend this
+	// answer's deadline only (unsupported writers, as in tests, ignore it).
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(verifyTimeout + 30*time.Second))
 	select {
 	case a.verifySem <- struct{}{}:
 		defer func() { <-a.verifySem }()

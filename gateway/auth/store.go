@@ -158,6 +158,25 @@ type EnrollFunc func(ctx context.Context, caller backend.Caller) error
 // with its bearer token, which is never shown again. A name is never reused,
 // even after revocation.
 func (s *Store) Create(ctx context.Context, np NewPrincipal, enroll EnrollFunc) (Principal, string, error) {
+	return s.create(ctx, np, enroll, false, nil)
+}
+
+// Bootstrap creates np only when the store holds no principal at all, and
+// hands its token to keep (which writes it where the operator finds it)
+// before storing it: if keep fails nothing is stored, so no principal
+// exists whose token was lost. created is false when the store was not
+// empty.
+func (s *Store) Bootstrap(ctx context.Context, np NewPrincipal, enroll EnrollFunc, keep func(token string) error) (created bool, err error) {
+	_, _, err = s.create(ctx, np, enroll, true, keep)
+	if errors.Is(err, errNotEmpty) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+var errNotEmpty = errors.New("auth: store is not empty")
+
+func (s *Store) create(ctx context.Context, np NewPrincipal, enroll EnrollFunc, onlyIfEmpty bool, keep func(string) error) (Principal, string, error) {
 	if err := np.Validate(); err != nil {
 		return Principal{}, "", err
 	}
@@ -173,6 +192,9 @@ func (s *Store) Create(ctx context.Context, np NewPrincipal, enroll EnrollFunc) 
 	})
 	if err != nil {
 		return Principal{}, "", fmt.Errorf("auth: create: %w", err)
+	}
+	if onlyIfEmpty && count > 0 {
+		return Principal{}, "", errNotEmpty
 	}
 	if exists {
 		return Principal{}, "", &voucher.Error{Code: voucher.CodeAlreadyExists,
@@ -195,6 +217,11 @@ func (s *Store) Create(ctx context.Context, np NewPrincipal, enroll EnrollFunc) 
 	raw, err := json.Marshal(record{Principal: p, TokenHash: hash})
 	if err != nil {
 		return Principal{}, "", err
+	}
+	if keep != nil {
+		if err := keep(token); err != nil {
+			return Principal{}, "", fmt.Errorf("auth: keep the token of %q: %w", np.Name, err)
+		}
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketPrincipals).Put([]byte(p.Name), raw); err != nil {

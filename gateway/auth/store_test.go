@@ -261,3 +261,31 @@ func TestCacheBoundedAndRevokeRace(t *testing.T) {
 		}
 	}
 }
+
+func TestBootstrap(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	admin := NewPrincipal{Name: "admin", Role: voucher.RoleSciTech}
+	// keep fails: nothing is stored, so no principal's token is lost.
+	created, err := s.Bootstrap(ctx, admin, nil, func(string) error { return errors.New("disk full") })
+	if err == nil || created {
+		t.Fatalf("Bootstrap with a failing keep = %v, %v", created, err)
+	}
+	if n, _ := s.Count(); n != 0 {
+		t.Fatalf("%d principals after a failed bootstrap", n)
+	}
+	var kept string
+	created, err = s.Bootstrap(ctx, admin, nil, func(tok string) error { kept = tok; return nil })
+	if err != nil || !created {
+		t.Fatalf("Bootstrap = %v, %v", created, err)
+	}
+	if p, err := s.Authenticate(kept); err != nil || p.Name != "admin" || p.Role != voucher.RoleSciTech {
+		t.Fatalf("kept token authenticates as %+v, %v", p, err)
+	}
+	// A second start finds principals and creates nothing.
+	created, err = s.Bootstrap(ctx, NewPrincipal{Name: "admin2", Role: voucher.RoleSciTech}, nil,
+		func(string) error { t.Fatal("keep called on a non-empty store"); return nil })
+	if err != nil || created {
+		t.Fatalf("second Bootstrap = %v, %v", created, err)
+	}
+}
