@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -92,6 +93,11 @@ func (l *Ledger) commit(batch []*request) {
 
 	l.mu.Lock()
 	l.head = headRef{number: stats.Block, hash: stats.hash}
+	if len(l.recent) == recentBlocks {
+		copy(l.recent, l.recent[1:])
+		l.recent = l.recent[:recentBlocks-1]
+	}
+	l.recent = append(l.recent, stats.block)
 	close(l.commitCh)
 	l.commitCh = make(chan struct{})
 	l.mu.Unlock()
@@ -100,11 +106,15 @@ func (l *Ledger) commit(batch []*request) {
 		l.cfg.observe(stats.CommitStats)
 	}
 	answer()
+	// The commit read the pages it rewrote through the map.
+	txStats := tx.Stats()
+	l.touch(2 * int(txStats.GetPageAlloc()))
 }
 
 type batchStats struct {
 	CommitStats
-	hash [hashSize]byte
+	hash  [hashSize]byte
+	block backend.Block // the block as streams deliver it
 }
 
 // runBatch executes the batch inside tx and stages the block. It fails only
@@ -155,7 +165,16 @@ func (l *Ledger) runBatch(tx *bolt.Tx, batch []*request, results []result) (batc
 	section := encodeTxs(nil, txs)
 	hdr := blockHeader{Number: number, PrevHash: l.head.hash, DataHash: sumSHA256(section), WritesHash: digest.digest()}
 	stats.hash = hdr.hash()
-	if err := tx.Bucket(bucketBlocks).Put(blockKey(number), encodeBlock(hdr, section)); err != nil {
+	stats.block = backend.Block{Number: number, Hash: hex.EncodeToString(stats.hash[:]), Txs: make([]backend.Tx, len(txs))}
+	for i, t := range txs {
+		stats.block.Txs[i] = backend.Tx{TxID: t.TxID, Valid: true}
+		if len(t.Event) > 0 {
+			stats.block.Txs[i].Event = t.Event
+		}
+	}
+	blocks := tx.Bucket(bucketBlocks)
+	blocks.FillPercent = 1 // append-only: fill every page before starting the next
+	if err := blocks.Put(blockKey(number), encodeBlock(hdr, section)); err != nil {
 		return stats, fmt.Errorf("write block %d: %w", number, err)
 	}
 	if err := tx.Bucket(bucketMeta).Put(metaHead, headRef{number: number, hash: stats.hash}.encode()); err != nil {

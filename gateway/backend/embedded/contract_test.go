@@ -58,7 +58,7 @@ func mustSubmit(t testing.TB, l *Ledger, c backend.Caller, fn string, arg any) b
 func prepareClaims(t testing.TB, l *Ledger, agency, n int) {
 	mustSubmit(t, l, sciTech, "RegisterAgency", voucher.RegisterAgencyArgs{ID: makeUSCC(agency), Name: fmt.Sprint("服务机构", agency), Kind: voucher.KindServiceAgency})
 	for i := 1; i <= n; i++ {
-		e := agency*100_000 + i
+		e := agency*1000 + i
 		mustSubmit(t, l, sciTech, "RecordCertification", voucher.RecordCertificationArgs{
 			EnterpriseID: enterprise(e), EnterpriseName: fmt.Sprint("企业", e), CertificateNo: certNo(e), IssuedOn: "2024-11-20", Kind: voucher.CertFirst})
 		sum := sha256.Sum256([]byte(fmt.Sprint("evidence", e)))
@@ -68,7 +68,7 @@ func prepareClaims(t testing.TB, l *Ledger, agency, n int) {
 }
 
 func TestVoucherLifeOnTheRealContract(t *testing.T) {
-	for _, id := range []string{makeUSCC(1), enterprise(100_001)} {
+	for _, id := range []string{makeUSCC(1), enterprise(1001)} {
 		if err := voucher.ValidateUSCC(id); err != nil {
 			t.Fatalf("test USCC %s: %v", id, err)
 		}
@@ -85,13 +85,13 @@ func TestVoucherLifeOnTheRealContract(t *testing.T) {
 		t.Fatalf("a refused transaction wrote a block: height %d", info.Height)
 	}
 	prepareClaims(t, l, 1, 1)
-	e := enterprise(100_001)
-	claim := mustSubmit(t, l, ag, "Claim", voucher.ClaimArgs{EnterpriseID: e, CertificateNo: certNo(100_001)})
+	e := enterprise(1001)
+	claim := mustSubmit(t, l, ag, "Claim", voucher.ClaimArgs{EnterpriseID: e, CertificateNo: certNo(1001)})
 	var v voucher.Voucher
 	if err := json.Unmarshal(claim.Payload, &v); err != nil || v.Status != voucher.StatusIssued || v.AmountCNY != "5000.00" {
 		t.Fatalf("claim result %s: %v", claim.Payload, err)
 	}
-	if _, err := submitJSON(t, l, ag, "Claim", voucher.ClaimArgs{EnterpriseID: e, CertificateNo: certNo(100_001)}); voucher.CodeOf(err) != voucher.CodeAlreadyClaimed {
+	if _, err := submitJSON(t, l, ag, "Claim", voucher.ClaimArgs{EnterpriseID: e, CertificateNo: certNo(1001)}); voucher.CodeOf(err) != voucher.CodeAlreadyClaimed {
 		t.Fatalf("second claim: %v", err)
 	}
 	mustSubmit(t, l, ag, "Redeem", voucher.VoucherIDArgs{ID: v.ID})
@@ -128,11 +128,11 @@ func TestVoucherLifeOnTheRealContract(t *testing.T) {
 	tamper(t, dir, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketBlocks)
 		rec := bytes.Clone(b.Get(blockKey(claim.BlockNumber)))
-		i := bytes.Index(rec, []byte(certNo(100_001)))
+		i := bytes.Index(rec, []byte(certNo(1001)))
 		if i < 0 {
 			return fmt.Errorf("certificate number not found in block %d", claim.BlockNumber)
 		}
-		rec[i+len(certNo(100_001))-1] ^= 1
+		rec[i+len(certNo(1001))-1] ^= 1
 		return b.Put(blockKey(claim.BlockNumber), rec)
 	})
 	l = openReal(t, dir)
@@ -157,7 +157,7 @@ func TestCapExactUnderGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e := 100_000 + i
+			e := 1000 + i
 			r, err := l.Submit(context.Background(), agencyCaller(1), "Claim", mustJSON(voucher.ClaimArgs{EnterpriseID: enterprise(e), CertificateNo: certNo(e)}))
 			mu.Lock()
 			defer mu.Unlock()

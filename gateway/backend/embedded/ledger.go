@@ -64,6 +64,26 @@ type Ledger struct {
 	failed   error         // a failed commit; the ledger refuses writes after it
 
 	lastTS int64 // committer only: the last sequenced timestamp
+
+	// recent holds the newest committed blocks (guarded by mu), so live
+	// streams take them from memory instead of reading them back.
+	recent []backend.Block
+
+	resident residentMeter
+}
+
+// recentBlocks bounds the blocks kept in memory for live streams.
+const recentBlocks = 16
+
+// touch accounts n bytes read or written through bbolt's memory map and
+// drops the map's resident pages once the budget is spent. Callers must not
+// hold a bbolt transaction.
+func (l *Ledger) touch(n int) {
+	if l.resident.touch(n) {
+		if err := dropResident(l.db); err != nil {
+			l.cfg.log.Warn("embedded ledger: could not release mapped pages", "err", err)
+		}
+	}
 }
 
 var _ backend.Backend = (*Ledger)(nil)

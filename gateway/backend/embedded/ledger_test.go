@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -326,6 +327,30 @@ func TestBlocksCatchUpThenLive(t *testing.T) {
 	}
 	if err := errf(); err != nil {
 		t.Fatalf("stream ended by its context reports %v", err)
+	}
+}
+
+// TestLiveBlocksEqualStoredBlocks: blocks streamed live (from memory) are
+// the blocks read back from disk after a restart.
+func TestLiveBlocksEqualStoredBlocks(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, _ := l.Blocks(ctx, 1)
+	var live []backend.Block
+	for i := range 3 * recentBlocks {
+		put(t, l, fmt.Sprint("k", i), "v")
+		live = append(live, <-ch)
+	}
+	cancel()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	stored := allBlocks(t, l)[1:]
+	if !reflect.DeepEqual(live, stored) {
+		t.Fatalf("live blocks differ from stored ones:\n%+v\n%+v", live[0], stored[0])
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/hongshan-ledger/hongshan/gateway/backend"
@@ -21,8 +22,9 @@ const (
 
 // Blocks streams committed blocks with number >= from: first those on disk,
 // then each new one as it commits (the committer wakes the stream; nothing
-// polls). The channel closes when ctx ends (the error is then nil), when the
-// ledger closes or on a read error.
+// polls; the newest blocks come from memory). The channel closes when ctx
+// ends (the error is then nil), when the ledger closes or on a read error.
+// Streams share the blocks' byte slices: consumers must not modify them.
 func (l *Ledger) Blocks(ctx context.Context, from uint64) (<-chan backend.Block, func() error) {
 	ch := make(chan backend.Block, streamBuffer)
 	s := &streamErr{}
@@ -64,11 +66,17 @@ func (l *Ledger) stream(ctx context.Context, next uint64, ch chan<- backend.Bloc
 	for {
 		l.mu.Lock()
 		height, wake := l.head.number+1, l.commitCh
+		var blocks []backend.Block
+		if len(l.recent) > 0 && next >= l.recent[0].Number && next < height {
+			blocks = slices.Clone(l.recent[next-l.recent[0].Number:])
+		}
 		l.mu.Unlock()
 		for next < height {
-			blocks, err := l.readBlocks(next, min(height, next+streamChunk))
-			if err != nil {
-				return err
+			if blocks == nil {
+				var err error
+				if blocks, err = l.readBlocks(next, min(height, next+streamChunk)); err != nil {
+					return err
+				}
 			}
 			for _, b := range blocks {
 				select {
@@ -80,6 +88,7 @@ func (l *Ledger) stream(ctx context.Context, next uint64, ch chan<- backend.Bloc
 					return errClosed
 				}
 			}
+			blocks = nil
 		}
 		select {
 		case <-wake:
@@ -95,6 +104,8 @@ func (l *Ledger) stream(ctx context.Context, next uint64, ch chan<- backend.Bloc
 // out of the memory map.
 func (l *Ledger) readBlocks(from, to uint64) ([]backend.Block, error) {
 	out := make([]backend.Block, 0, to-from)
+	read := 0
+	defer func() { l.touch(read) }()
 	err := l.db.View(func(tx *bolt.Tx) error {
 		blocks := tx.Bucket(bucketBlocks)
 		for n := from; n < to; n++ {
@@ -102,6 +113,7 @@ func (l *Ledger) readBlocks(from, to uint64) ([]backend.Block, error) {
 			if rec == nil {
 				return fmt.Errorf("embedded ledger: block %d missing", n)
 			}
+			read += len(rec)
 			b, err := toBackendBlock(rec)
 			if err != nil {
 				return fmt.Errorf("embedded ledger: block %d: %w", n, err)

@@ -16,13 +16,17 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Verify bounds: blocks per read transaction of the chain walk, blocks in
-// flight to the replay workers, state versions per read transaction of the
-// final state comparison.
+// Verify bounds: blocks and bytes per read transaction of the chain walk,
+// blocks in flight to the replay workers, state versions per read
+// transaction of the final count.
 const (
 	verifyChunk      = 256
+	verifyChunkBytes = 8 << 20
 	verifyQueue      = 8
 	verifyStateChunk = 50_000
+	// replayTouchBytes estimates the mapped bytes one replayed transaction
+	// reads (a few leaf pages), for the resident-page budget.
+	replayTouchBytes = 16 << 10
 )
 
 // Verify checks the whole ledger up to the head it finds when called:
@@ -208,17 +212,19 @@ func (v *verifier) runErr() error {
 // block to the replay workers.
 func (v *verifier) walkChain(ctx context.Context, jobs chan<- verifyJob) error {
 	var prev [hashSize]byte
-	for from := uint64(0); from <= v.head.number; from += verifyChunk {
+	for from := uint64(0); from <= v.head.number; {
 		to := min(v.head.number+1, from+verifyChunk)
 		var batch []verifyJob
+		read := 0
 		err := v.l.db.View(func(tx *bolt.Tx) error {
 			blocks := tx.Bucket(bucketBlocks)
-			for n := from; n < to; n++ {
+			for n := from; n < to && read < verifyChunkBytes; n++ {
 				rec := blocks.Get(blockKey(n))
 				if rec == nil {
 					v.bad(n, "missing")
 					return nil
 				}
+				read += len(rec)
 				hdr, section, err := splitBlock(bytes.Clone(rec))
 				if err != nil {
 					v.bad(n, "%v", err)
@@ -243,12 +249,14 @@ func (v *verifier) walkChain(ctx context.Context, jobs chan<- verifyJob) error {
 				}
 				prev = hdr.hash()
 				batch = append(batch, verifyJob{hdr: hdr, txs: txs})
+				from = n + 1
 			}
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
 		}
+		v.l.touch(read)
 		for _, j := range batch {
 			if v.stopAt(j.hdr.Number) {
 				return nil
@@ -279,6 +287,8 @@ func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done
 			v.setErr(fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err))
 			continue
 		}
+		// Each replayed transaction reads a few leaf pages of the state.
+		v.l.touch(len(j.txs) * replayTouchBytes)
 		done <- j.hdr.Number
 	}
 }
@@ -345,13 +355,14 @@ func (v *verifier) countVersions(ctx context.Context) (bad *uint64, detail strin
 		if err := ctx.Err(); err != nil {
 			return nil, "", fmt.Errorf("verify: %w", err)
 		}
+		read := 0
 		err := v.l.db.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketVersions).Cursor()
-			var k []byte
+			var k, val []byte
 			if last == nil {
-				k, _ = c.First()
-			} else if k, _ = c.Seek(last); k != nil && bytes.Equal(k, last) {
-				k, _ = c.Next()
+				k, val = c.First()
+			} else if k, val = c.Seek(last); k != nil && bytes.Equal(k, last) {
+				k, val = c.Next()
 			}
 			for n := 0; n < verifyStateChunk; n++ {
 				if k == nil {
@@ -365,14 +376,16 @@ func (v *verifier) countVersions(ctx context.Context) (bad *uint64, detail strin
 				if p := decodePosition(k[len(k)-positionSize:]); p.Block <= v.head.number {
 					stored[p.Block]++
 				}
+				read += len(k) + len(val)
 				last = bytes.Clone(k)
-				k, _ = c.Next()
+				k, val = c.Next()
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, "", fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
 		}
+		v.l.touch(read)
 		if detail != "" {
 			return nil, detail, nil
 		}

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package embedded
+
+import bolt "go.etcd.io/bbolt"
+
+// dropResident does nothing where madvise is not available.
+func dropResident(db *bolt.DB) error { return nil }
