@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -168,6 +170,19 @@ func New(deps Deps, opts ...Option) (*API, error) {
 // Handler is the API as an http.Handler.
 func (a *API) Handler() http.Handler { return a.engine }
 
+var ginParam = regexp.MustCompile(`:([A-Za-z_]+)`)
+
+// Routes lists every route as "METHOD /path/{param}", the way OpenAPI
+// names them, so tests can hold the routes and the spec to each other.
+func (a *API) Routes() []string {
+	var out []string
+	for _, r := range a.engine.Routes() {
+		out = append(out, r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}"))
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Close stops the idempotency writer after storing what is queued. Call it
 // after the HTTP server has drained.
 func (a *API) Close() { a.idem.close() }
@@ -176,32 +191,61 @@ func (a *API) Close() { a.idem.close() }
 // as a problem through the code table.
 type Handler func(c *gin.Context, p auth.Principal) error
 
-// Router adds authenticated routes under /v1 for other packages.
+// Router adds authenticated routes under /v1 for other packages. A route
+// it adds for GET /ledger/verify replaces the built-in one.
 type Router struct {
-	a *API
-	g *gin.RouterGroup
+	a     *API
+	g     *gin.RouterGroup
+	taken map[string]bool
 }
 
 // RouteOption configures one extension route.
 type RouteOption func(*routeConfig)
 
-type routeConfig struct{ maxBodyBytes int64 }
+type routeConfig struct {
+	maxBodyBytes int64
+	idempotent   bool
+}
 
 // MaxBodyBytes overrides the body limit for one route (an upload).
-func MaxBodyBytes(n int64) RouteOption { return func(r *routeConfig) { r.maxBodyBytes = n } }
+func MaxBodyBytes(n int64) RouteOption { return func(r *routeConfig) { r.maxBodyBytes = max(n, 1) } }
+
+// NoIdempotency exempts a POST route that only reads (a report computed
+// from an upload) from Idempotency-Key, so its body streams to the handler
+// instead of being held for the request fingerprint.
+func NoIdempotency() RouteOption { return func(r *routeConfig) { r.idempotent = false } }
 
 // Handle adds method path (relative to /v1, e.g. "/reports/reconciliation")
-// for roles. POST routes honour Idempotency-Key.
+// for roles, behind the body limit and authentication; a POST honours
+// Idempotency-Key. A returned error is answered as a problem.
 func (r *Router) Handle(method, path string, roles []voucher.Role, h Handler, opts ...RouteOption) {
-	rc := routeConfig{maxBodyBytes: r.a.cfg.maxBodyBytes}
+	r.HandleFunc(method, path, roles, func(c *gin.Context) {
+		if err := h(c, principalOf(c)); err != nil {
+			writeError(c, err)
+		}
+	}, opts...)
+}
+
+// HandleFunc is Handle for a handler that writes its own answers (and its
+// errors through WriteError); PrincipalOf gives it the caller.
+func (r *Router) HandleFunc(method, path string, roles []voucher.Role, h gin.HandlerFunc, opts ...RouteOption) {
+	rc := routeConfig{maxBodyBytes: r.a.cfg.maxBodyBytes, idempotent: true}
 	for _, o := range opts {
 		o(&rc)
 	}
-	r.a.handle(r.g, method, path, roles, h, rc.maxBodyBytes, true)
+	r.taken[method+" "+path] = true
+	r.a.handleFunc(r.g, method, path, roles, h, rc.maxBodyBytes, rc.idempotent, true)
 }
 
-// WriteError answers err as a problem (for extension handlers that stream).
+// WriteError answers err as a problem through the gateway's code table.
 func WriteError(c *gin.Context, err error) { writeError(c, err) }
+
+// PrincipalOf is the authenticated caller of a request; ok is false before
+// authentication.
+func PrincipalOf(c *gin.Context) (p auth.Principal, ok bool) {
+	p = principalOf(c)
+	return p, p.Name != ""
+}
 
 // Role sets of the routes.
 var (
@@ -261,10 +305,12 @@ func (a *API) routes() *gin.Engine {
 	a.handle(v1, http.MethodPost, "/vouchers/:id/reject", finance, a.voucherReason("Reject"), limit, true)
 	a.handle(v1, http.MethodPost, "/vouchers/:id/revoke", sciTech, a.voucherReason("Revoke"), limit, true)
 
-	a.handle(v1, http.MethodGet, "/ledger/verify", integrity, a.verify, limit, true)
-
+	ext := &Router{a: a, g: v1, taken: map[string]bool{}}
 	for _, mount := range a.cfg.extensions {
-		mount(&Router{a: a, g: v1})
+		mount(ext)
+	}
+	if !ext.taken[http.MethodGet+" /ledger/verify"] {
+		a.handle(v1, http.MethodGet, "/ledger/verify", integrity, a.verify, limit, true)
 	}
 	return e
 }
@@ -272,16 +318,22 @@ func (a *API) routes() *gin.Engine {
 // handle registers an authenticated route: body limit, authentication, role
 // check, Idempotency-Key for POST (keep: store answers for replay), handler.
 func (a *API) handle(g *gin.RouterGroup, method, path string, roles []voucher.Role, h Handler, maxBody int64, keep bool) {
-	chain := []gin.HandlerFunc{limitBody(maxBody), a.authenticate, requireRole(roles)}
-	if method == http.MethodPost {
-		chain = append(chain, a.idempotent(keep))
-	}
-	chain = append(chain, func(c *gin.Context) {
+	a.handleFunc(g, method, path, roles, func(c *gin.Context) {
 		if err := h(c, principalOf(c)); err != nil {
 			writeError(c, err)
 		}
-	})
-	g.Handle(method, path, chain...)
+	}, maxBody, true, keep)
+}
+
+func (a *API) handleFunc(g *gin.RouterGroup, method, path string, roles []voucher.Role, h gin.HandlerFunc, maxBody int64, idempotent, keep bool) {
+	chain := []gin.HandlerFunc{limitBody(maxBody), a.authenticate}
+	if roles != nil {
+		chain = append(chain, requireRole(roles))
+	}
+	if method == http.MethodPost && idempotent {
+		chain = append(chain, a.idempotent(keep))
+	}
+	g.Handle(method, path, append(chain, h)...)
 }
 
 func (a *API) noRoute(c *gin.Context) {

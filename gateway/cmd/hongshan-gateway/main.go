@@ -144,12 +144,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		log.Info("created the first principal; its token is in the file", "principal", adminName, "role", voucher.RoleSciTech, "token_file", tokenPath)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	a, err := api.New(api.Deps{Backend: g.be, Reads: g.proj, Principals: principals, DB: g.db},
-		api.WithLogger(log), api.WithRegistry(reg), api.WithMaxBodyBytes(cfg.maxBodyBytes),
-		api.WithCommitTimeout(cfg.commitTimeout), api.WithIdempotency(cfg.idemTTL, cfg.idemMaxEntries),
-		api.WithLaneQueue(cfg.laneQueue))
+	a, err := newAPI(cfg, g.be, g.proj, principals, g.db, log)
 	if err != nil {
 		return err
 	}
@@ -201,6 +196,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	<-served
 	log.Info("stopped")
 	return nil
+}
+
+// newAPI builds the REST API over opened parts, with the reports mounted.
+func newAPI(cfg config, be backend.Backend, proj *projection.Store, principals *auth.Store, db *bolt.DB, log *slog.Logger) (*api.API, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return api.New(api.Deps{Backend: be, Reads: proj, Principals: principals, DB: db},
+		api.WithLogger(log), api.WithRegistry(reg), api.WithMaxBodyBytes(cfg.maxBodyBytes),
+		api.WithCommitTimeout(cfg.commitTimeout), api.WithIdempotency(cfg.idemTTL, cfg.idemMaxEntries),
+		api.WithLaneQueue(cfg.laneQueue), mountReports(proj, be))
 }
 
 // openBackend opens the configured ledger.

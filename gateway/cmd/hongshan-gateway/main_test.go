@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -25,6 +26,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"gopkg.in/yaml.v3"
+
+	"github.com/hongshan-ledger/hongshan/gateway/api"
+	"github.com/hongshan-ledger/hongshan/gateway/auth"
+	"github.com/hongshan-ledger/hongshan/gateway/backend/embedded"
+	"github.com/hongshan-ledger/hongshan/gateway/projection"
 )
 
 func noEnv(string) string { return "" }
@@ -282,29 +291,35 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	}
 	defer func() { _ = conn.Close() }()
 	body := `{"id":"91330100716105852F","name":"A","kind":"incubator"}`
-	fmt.Fprintf(conn, "POST /v1/agencies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		token, len(body), body[:10])
-	// Wait until the server has the request (its connection is active).
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(g.stderr.String(), "\"serving\"") {
-		if time.Now().After(deadline) {
-			t.Fatal("no serving line")
-		}
-		time.Sleep(5 * time.Millisecond)
+	fmt.Fprintf(conn, "POST /v1/agencies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"+
+		"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n", token, len(body))
+	// The server says 100 Continue when the handler starts reading the
+	// body: from then on the request is in flight.
+	rd := bufio.NewReader(conn)
+	cont, err := http.ReadResponse(rd, nil)
+	if err != nil || cont.StatusCode != http.StatusContinue {
+		t.Fatalf("no 100 Continue: %v %v", cont, err)
 	}
 	g.cancel() // SIGTERM
-	for !strings.Contains(g.stderr.String(), "shutting down") {
+	deadline := time.Now().Add(5 * time.Second)
+	// Shutdown has begun once the listener refuses new connections.
+	for {
+		c2, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
+		if err != nil {
+			break
+		}
+		_ = c2.Close()
 		if time.Now().After(deadline) {
 			t.Fatal("shutdown did not begin")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if _, err := io.WriteString(conn, body[10:]); err != nil {
+	if _, err := io.WriteString(conn, body); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(rd, nil)
 	if err != nil {
-		t.Fatalf("in-flight request dropped: %v", err)
+		t.Fatalf("in-flight request dropped: %v\n%s", err, g.stderr)
 	}
 	_ = resp.Body.Close()
 	if resp.StatusCode != 201 {
@@ -379,4 +394,70 @@ func selfSigned(t *testing.T, dir string) (certPath, keyPath string, pool *x509.
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certPath, keyPath, pool
+}
+
+// TestOpenAPIMatchesTheBinary holds the binary's full route set (reports
+// included) and docs/openapi.yaml to each other, both ways.
+func TestOpenAPIMatchesTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := parseConfig([]string{"--data-dir", dir}, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	led, err := embedded.Open(context.Background(), filepath.Join(dir, ledgerDir), embedded.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = led.Close() }()
+	proj, err := projection.Open(filepath.Join(dir, projectionFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = proj.Close() }()
+	db, err := bolt.Open(filepath.Join(dir, gatewayFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	principals, err := auth.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newAPI(cfg, led, proj, principals, db, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	var spec struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(api.OpenAPI, &spec); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for path, item := range spec.Paths {
+		for method := range item {
+			switch method {
+			case "get", "put", "post", "delete", "patch":
+				documented[strings.ToUpper(method)+" "+path] = true
+			}
+		}
+	}
+	routed := map[string]bool{}
+	for _, r := range a.Routes() {
+		routed[r] = true
+		if !documented[r] {
+			t.Errorf("route %s is not in openapi.yaml", r)
+		}
+	}
+	for op := range documented {
+		if !routed[op] {
+			t.Errorf("openapi.yaml documents %s, which the binary does not route", op)
+		}
+	}
+	if !routed["POST /v1/reports/reconciliation/payments"] {
+		t.Fatal("reports not mounted")
+	}
 }
