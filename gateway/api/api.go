@@ -249,12 +249,11 @@ func PrincipalOf(c *gin.Context) (p auth.Principal, ok bool) {
 
 // Role sets of the routes.
 var (
-	anyRole     = []voucher.Role{voucher.RoleSciTech, voucher.RoleFinance, voucher.RoleAuditor, voucher.RoleAgency}
-	sciTech     = []voucher.Role{voucher.RoleSciTech}
-	finance     = []voucher.Role{voucher.RoleFinance}
-	agencyOnly  = []voucher.Role{voucher.RoleAgency}
-	integrity   = []voucher.Role{voucher.RoleFinance, voucher.RoleAuditor}
-	bureausOnly = []voucher.Role{voucher.RoleSciTech, voucher.RoleFinance, voucher.RoleAuditor}
+	anyRole    = []voucher.Role{voucher.RoleSciTech, voucher.RoleFinance, voucher.RoleAuditor, voucher.RoleAgency}
+	sciTech    = []voucher.Role{voucher.RoleSciTech}
+	finance    = []voucher.Role{voucher.RoleFinance}
+	agencyOnly = []voucher.Role{voucher.RoleAgency}
+	integrity  = []voucher.Role{voucher.RoleFinance, voucher.RoleAuditor}
 )
 
 func (a *API) routes() *gin.Engine {

@@ -216,7 +216,7 @@ func voucherIDParam(c *gin.Context) (string, error) {
 	ok := id != "" && len(id) <= 64
 	for i := 0; ok && i < len(id); i++ {
 		ch := id[i]
-		ok = ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch == '-'
+		ok = isAlnum(ch) || ch == '-'
 	}
 	if !ok {
 		return "", Errorf(voucher.CodeInvalidArgument, "voucher id must be 1-64 letters, digits or '-'")

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -262,10 +263,25 @@ func (s *idempotency) run() {
 	}
 }
 
+// expiryKey orders answers by creation time: 8 big-endian bytes of the
+// instant in nanoseconds (never negative for a real clock), then the key.
 func expiryKey(createdAtNS int64, key string) []byte {
+	var ns uint64
+	if createdAtNS > 0 {
+		ns = uint64(createdAtNS)
+	}
 	k := make([]byte, 8, 8+len(key))
-	binary.BigEndian.PutUint64(k, uint64(createdAtNS))
+	binary.BigEndian.PutUint64(k, ns)
 	return append(k, key...)
+}
+
+// expiryInstant is the creation time of an expiry index key.
+func expiryInstant(k []byte) int64 {
+	ns := binary.BigEndian.Uint64(k[:8])
+	if ns > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(ns)
 }
 
 // evict removes expired answers, then the oldest ones while there are more
@@ -275,7 +291,7 @@ func (s *idempotency) evict(tx *bolt.Tx) error {
 	cutoff := s.now().Add(-s.ttl).UnixNano()
 	c := idx.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.First() {
-		ts := int64(binary.BigEndian.Uint64(k[:8]))
+		ts := expiryInstant(k)
 		if ts >= cutoff && s.count <= s.maxEntries {
 			return nil
 		}

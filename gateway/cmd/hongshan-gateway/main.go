@@ -193,7 +193,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		log.Warn("requests still running at the shutdown deadline; closing them", "error", err.Error())
 		_ = srv.Close()
 	}
-	<-served
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("server ended with an error", "error", err.Error())
+	}
 	log.Info("stopped")
 	return nil
 }

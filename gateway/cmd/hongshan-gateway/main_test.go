@@ -300,6 +300,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	if err != nil || cont.StatusCode != http.StatusContinue {
 		t.Fatalf("no 100 Continue: %v %v", cont, err)
 	}
+	_ = cont.Body.Close()
 	g.cancel() // SIGTERM
 	deadline := time.Now().Add(5 * time.Second)
 	// Shutdown has begun once the listener refuses new connections.
