@@ -19,12 +19,15 @@ var errBadEvent = errors.New("projection: bad event")
 
 // writer applies events inside one bbolt write transaction.
 type writer struct {
+	tx                                                      *bolt.Tx
+	events                                                  int
 	meta, counts, agencies, caps, certs, services, policies *bolt.Bucket
 	vouchers, byID, history, byStatus, byPeriod             *bolt.Bucket
 }
 
 func newWriter(tx *bolt.Tx) *writer {
 	return &writer{
+		tx:       tx,
 		meta:     tx.Bucket(bucketMeta),
 		counts:   tx.Bucket(bucketCounts),
 		agencies: tx.Bucket(bucketAgencies),
@@ -53,6 +56,11 @@ func (w *writer) block(blk *backend.Block) error {
 		}
 		if ev.TxID == "" {
 			ev.TxID = t.TxID
+		}
+		// The map cannot move before this transaction commits, and the
+		// pages it reads are not rewritten until then: safe to release.
+		if w.events++; w.events%releaseEveryEvents == 0 {
+			releaseMapped(w.tx)
 		}
 		if err := w.event(&ev); err != nil {
 			return fmt.Errorf("block %d tx %s: %w", blk.Number, t.TxID, err)

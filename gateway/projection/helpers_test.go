@@ -54,7 +54,7 @@ func newChain(t testing.TB) *chain {
 
 // block appends a block holding one valid transaction per event.
 func (c *chain) block(evs ...voucher.Event) backend.Block {
-	n := uint64(len(c.blocks))
+	n := c.blocks[len(c.blocks)-1].Number + 1
 	blk := backend.Block{Number: n, Hash: fmt.Sprintf("h%d", n)}
 	for _, ev := range evs {
 		c.step++

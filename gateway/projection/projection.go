@@ -39,9 +39,23 @@ var (
 // Bounds of one write transaction when Follow drains queued blocks.
 const (
 	maxBatchBlocks = 256
-	maxBatchTxs    = 20000
+	maxBatchTxs    = 5000
 	// openTimeout bounds the wait for another process's lock on the file.
 	openTimeout = 5 * time.Second
+)
+
+// How often the memory map's pages are released from the RSS (see
+// releaseMapped): every releaseEveryRecords records a snapshot scans,
+// every releaseEveryEvents events a write transaction applies, every
+// releaseEveryCommits commits and after every commit of at least
+// releaseBatchTxs transactions (a catch-up touches much of the file), once
+// the database is over releaseMinBytes.
+const (
+	releaseEveryRecords = 16 << 10
+	releaseEveryEvents  = 250
+	releaseEveryCommits = 16
+	releaseBatchTxs     = 1000
+	releaseMinBytes     = 64 << 20
 )
 
 // Store is the read model. It is safe for concurrent use.
@@ -193,7 +207,7 @@ func (s *Store) ApplyBlocks(blks ...backend.Block) error {
 	}
 	var next uint64
 	var hash string
-	applied := false
+	applied, txs := false, 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		next, hash = readCheckpoint(tx)
 		w := newWriter(tx)
@@ -212,7 +226,7 @@ func (s *Store) ApplyBlocks(blks ...backend.Block) error {
 				return err
 			}
 			next, hash = blk.Number+1, blk.Hash
-			applied = true
+			applied, txs = true, txs+len(blk.Txs)
 		}
 		if !applied {
 			return nil
@@ -227,7 +241,9 @@ func (s *Store) ApplyBlocks(blks ...backend.Block) error {
 		return err
 	}
 	if applied {
-		s.commits.Add(1)
+		if s.commits.Add(1)%releaseEveryCommits == 0 || txs >= releaseBatchTxs {
+			_ = s.db.View(func(tx *bolt.Tx) error { releaseMapped(tx); return nil })
+		}
 		s.advance(next, hash)
 	}
 	return nil
@@ -295,5 +311,8 @@ func (s *Store) WaitFor(ctx context.Context, n uint64) error {
 // View runs fn on a consistent snapshot: one bbolt read transaction, so
 // everything fn reads belongs to the same block height.
 func (s *Store) View(fn func(Snapshot) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&snapshot{tx: tx}) })
+	return s.db.View(func(tx *bolt.Tx) error {
+		defer releaseMapped(tx)
+		return fn(&snapshot{tx: tx})
+	})
 }

@@ -37,7 +37,21 @@ type Lookup interface {
 }
 
 // snapshot reads one bbolt transaction.
-type snapshot struct{ tx *bolt.Tx }
+type snapshot struct {
+	tx      *bolt.Tx
+	visited int
+}
+
+// forEach streams a bucket, releasing the memory map's pages from the
+// process's RSS every releaseEveryRecords records (see releaseMapped).
+func (s *snapshot) forEach(bucket []byte, fn func(k, v []byte) error) error {
+	return s.tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+		if s.visited++; s.visited%releaseEveryRecords == 0 {
+			releaseMapped(s.tx)
+		}
+		return fn(k, v)
+	})
+}
 
 var (
 	_ Snapshot = (*snapshot)(nil)
@@ -49,7 +63,7 @@ func (s *snapshot) Head() (height uint64, hash string) { return readCheckpoint(s
 func (s *snapshot) Policies() ([]voucher.Policy, error) { return policies(s.tx) }
 
 func (s *snapshot) ForEachAgency(fn func(voucher.Agency) error) error {
-	return s.tx.Bucket(bucketAgencies).ForEach(func(k, v []byte) error {
+	return s.forEach(bucketAgencies, func(k, v []byte) error {
 		a, err := decodeAgency(string(k), v)
 		if err != nil {
 			return fmt.Errorf("agency %s: %w", k, err)
@@ -59,7 +73,7 @@ func (s *snapshot) ForEachAgency(fn func(voucher.Agency) error) error {
 }
 
 func (s *snapshot) ForEachCap(fn func(voucher.CapUsage) error) error {
-	return s.tx.Bucket(bucketCaps).ForEach(func(k, v []byte) error {
+	return s.forEach(bucketCaps, func(k, v []byte) error {
 		agencyID, period, ok := split2(k)
 		if !ok {
 			return fmt.Errorf("cap key %q: %w", k, errCorrupt)
@@ -73,7 +87,7 @@ func (s *snapshot) ForEachCap(fn func(voucher.CapUsage) error) error {
 }
 
 func (s *snapshot) ForEachCertification(fn func(voucher.Certification) error) error {
-	return s.tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
+	return s.forEach(bucketCerts, func(k, v []byte) error {
 		c, err := decodeCertification(string(k), v)
 		if err != nil {
 			return fmt.Errorf("certification %s: %w", k, err)
@@ -83,7 +97,7 @@ func (s *snapshot) ForEachCertification(fn func(voucher.Certification) error) er
 }
 
 func (s *snapshot) ForEachServiceRecord(fn func(voucher.ServiceRecord) error) error {
-	return s.tx.Bucket(bucketServices).ForEach(func(k, v []byte) error {
+	return s.forEach(bucketServices, func(k, v []byte) error {
 		r, err := decodeService(string(k), v)
 		if err != nil {
 			return fmt.Errorf("service record %s: %w", k, err)
@@ -95,7 +109,7 @@ func (s *snapshot) ForEachServiceRecord(fn func(voucher.ServiceRecord) error) er
 // ForEachVoucher walks the agency-clustered voucher bucket in key order:
 // one sequential pass over the file, no per-voucher index lookup.
 func (s *snapshot) ForEachVoucher(fn func(voucher.Voucher) error) error {
-	return s.tx.Bucket(bucketVouchers).ForEach(func(k, v []byte) error {
+	return s.forEach(bucketVouchers, func(k, v []byte) error {
 		agencyID, id, ok := split2(k)
 		if !ok {
 			return fmt.Errorf("voucher key %q: %w", k, errCorrupt)
