@@ -52,7 +52,7 @@ func (w *writer) block(blk *backend.Block) error {
 		}
 		var ev voucher.Event
 		if err := json.Unmarshal(t.Event, &ev); err != nil {
-			return fmt.Errorf("%w: block %d tx %s: %v", errBadEvent, blk.Number, t.TxID, err)
+			return fmt.Errorf("%w: block %d tx %s: %w", errBadEvent, blk.Number, t.TxID, err)
 		}
 		if ev.TxID == "" {
 			ev.TxID = t.TxID
@@ -146,7 +146,7 @@ func checkIDs(what string, ids ...string) error {
 // put upserts a record and counts it when it is new.
 func (w *writer) put(b *bolt.Bucket, key, val []byte, counter string) error {
 	if b.Get(key) == nil {
-		if err := w.count(counter, 1); err != nil {
+		if err := w.count(counter, false); err != nil {
 			return err
 		}
 	}
@@ -173,7 +173,7 @@ func (w *writer) voucher(v *voucher.Voucher) error {
 				}
 			}
 		}
-	} else if err := w.count(countVouchers, 1); err != nil {
+	} else if err := w.count(countVouchers, false); err != nil {
 		return err
 	}
 	if err := w.vouchers.Put(join(v.AgencyID, v.ID), encodeVoucher(nil, v)); err != nil {
@@ -189,7 +189,7 @@ func (w *writer) voucher(v *voucher.Voucher) error {
 		return err
 	}
 	for _, c := range []string{countByAgency + v.AgencyID, countByStatus + string(v.Status), countByPeriod + v.Period} {
-		if err := w.count(c, 1); err != nil {
+		if err := w.count(c, false); err != nil {
 			return err
 		}
 	}
@@ -205,7 +205,7 @@ func (w *writer) unindex(id, agencyID string, status voucher.Status, period stri
 		return err
 	}
 	for _, c := range []string{countByAgency + agencyID, countByStatus + string(status), countByPeriod + period} {
-		if err := w.count(c, -1); err != nil {
+		if err := w.count(c, true); err != nil {
 			return err
 		}
 	}
@@ -233,16 +233,22 @@ func (w *writer) appendHistory(id string, step voucher.HistoryItem) error {
 	return w.history.Put([]byte(id), encodeHistory(nil, append(items, step)))
 }
 
-// count adds delta to a counter; a counter at zero is deleted.
-func (w *writer) count(name string, delta int64) error {
+// count adds one to a counter, or takes one off when down; a counter at
+// zero is deleted.
+func (w *writer) count(name string, down bool) error {
 	key := []byte(name)
-	var n int64
+	var n uint64
 	if v := w.counts.Get(key); len(v) == 8 {
-		n = int64(binary.BigEndian.Uint64(v))
+		n = binary.BigEndian.Uint64(v)
 	}
-	n += delta
-	if n <= 0 {
+	switch {
+	case !down:
+		n++
+	case n > 0:
+		n--
+	}
+	if n == 0 {
 		return w.counts.Delete(key)
 	}
-	return w.counts.Put(key, u64(uint64(n)))
+	return w.counts.Put(key, u64(n))
 }

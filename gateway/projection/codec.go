@@ -21,8 +21,8 @@ import (
 // which round-trips to exactly the original string:
 //
 //	tagEmpty              ""
-//	tagInstant  varint seconds, uvarint nanos   RFC 3339 UTC instants
-//	tagInstant9 varint seconds, uvarint nanos   the same, with 9 fixed
+//	tagInstant  varint seconds, varint nanos    RFC 3339 UTC instants
+//	tagInstant9 varint seconds, varint nanos    the same, with 9 fixed
 //	                                            fraction digits (voucher.TimeLayout)
 //	tagDate     varint days since 1970-01-01    YYYY-MM-DD dates
 //	tagHex      uvarint n, n bytes              even-length lowercase hex
@@ -83,11 +83,11 @@ var symbols = []string{
 	"Revoke",
 }
 
-var symbolIndex = func() map[string]int {
-	m := make(map[string]int, len(symbols))
-	for i, s := range symbols {
-		if _, dup := m[s]; !dup {
-			m[s] = i
+var symbolIndex = func() map[string]uint64 {
+	m := make(map[string]uint64, len(symbols))
+	for i := range uint64(len(symbols)) {
+		if _, dup := m[symbols[i]]; !dup {
+			m[symbols[i]] = i
 		}
 	}
 	return m
@@ -120,13 +120,13 @@ func (e *encoder) str(s string) {
 	}
 	if i, ok := symbolIndex[s]; ok {
 		e.b = append(e.b, tagSymbol)
-		e.b = binary.AppendUvarint(e.b, uint64(i))
+		e.b = binary.AppendUvarint(e.b, i)
 		return
 	}
 	if t, tag, ok := asInstant(s); ok {
 		e.b = append(e.b, tag)
 		e.b = binary.AppendVarint(e.b, t.Unix())
-		e.b = binary.AppendUvarint(e.b, uint64(t.Nanosecond()))
+		e.b = binary.AppendVarint(e.b, int64(t.Nanosecond()))
 		return
 	}
 	if d, ok := asDate(s); ok {
@@ -266,15 +266,15 @@ func (d *decoder) str() string {
 		return symbols[i]
 	case tagInstant, tagInstant9:
 		sec := d.varint()
-		nsec := d.uvarint()
-		if d.err != nil || nsec >= 1e9 {
+		nsec := d.varint()
+		if d.err != nil || nsec < 0 || nsec >= 1e9 {
 			d.fail()
 			return ""
 		}
 		if tag == tagInstant9 {
-			return time.Unix(sec, int64(nsec)).UTC().Format(voucher.TimeLayout)
+			return time.Unix(sec, nsec).UTC().Format(voucher.TimeLayout)
 		}
-		return time.Unix(sec, int64(nsec)).UTC().Format(time.RFC3339Nano)
+		return time.Unix(sec, nsec).UTC().Format(time.RFC3339Nano)
 	case tagDate:
 		days := d.varint()
 		if d.err != nil {

@@ -12,7 +12,7 @@ import (
 // schemaVersion names the layout of buckets, keys and records. Open
 // rebuilds (empties) a read model written with another version: it is
 // derived data, replayed from the ledger.
-const schemaVersion = "1"
+const schemaVersion = "2"
 
 // The buckets. Composite keys join their parts with a NUL byte, which no
 // identifier of the contract contains (Apply refuses one that does), so
@@ -24,7 +24,7 @@ var (
 	bucketCaps     = []byte("caps")     // agency id \0 period → cap usage
 	bucketCerts    = []byte("certs")    // certificate no → certification
 	bucketServices = []byte("services") // service record id → record
-	bucketPolicies = []byte("policies") // uint32 BE version → policy
+	bucketPolicies = []byte("policies") // uint64 BE version → policy
 	// bucketVouchers is clustered by agency: agency id \0 voucher id →
 	// voucher. It is the agency index and the order of ForEachVoucher.
 	bucketVouchers = []byte("vouchers")
@@ -83,7 +83,9 @@ func split2(k []byte) (string, string, bool) {
 	return string(k[:i]), string(k[i+1:]), true
 }
 
-func versionKey(v int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(v)) }
+// versionKey keys a policy version (positive: Apply refuses others) so
+// that versions sort numerically.
+func versionKey(v int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(max(v, 0))) }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 

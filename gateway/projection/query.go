@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -62,10 +63,14 @@ func (s *Store) PolicyFor(issuedOn string) (p voucher.Policy, ok bool, err error
 func policies(tx *bolt.Tx) ([]voucher.Policy, error) {
 	var out []voucher.Policy
 	err := tx.Bucket(bucketPolicies).ForEach(func(k, v []byte) error {
-		if len(k) != 4 {
-			return errCorrupt
+		if len(k) != 8 {
+			return fmt.Errorf("policy key %x: %w", k, errCorrupt)
 		}
-		p, err := decodePolicy(int(binary.BigEndian.Uint32(k)), v)
+		version := binary.BigEndian.Uint64(k)
+		if version > math.MaxInt32 {
+			return fmt.Errorf("policy key %x: %w", k, errCorrupt)
+		}
+		p, err := decodePolicy(int(version), v)
 		if err != nil {
 			return fmt.Errorf("policy %x: %w", k, err)
 		}
