@@ -205,7 +205,12 @@ type RouteOption func(*routeConfig)
 type routeConfig struct {
 	maxBodyBytes int64
 	idempotent   bool
+	writeTimeout time.Duration
 }
+
+// WriteTimeout gives one route's answers longer than the server's write
+// timeout (a long report or verification).
+func WriteTimeout(d time.Duration) RouteOption { return func(r *routeConfig) { r.writeTimeout = d } }
 
 // MaxBodyBytes overrides the body limit for one route (an upload).
 func MaxBodyBytes(n int64) RouteOption { return func(r *routeConfig) { r.maxBodyBytes = max(n, 1) } }
@@ -234,6 +239,14 @@ func (r *Router) HandleFunc(method, path string, roles []voucher.Role, h gin.Han
 		o(&rc)
 	}
 	r.taken[method+" "+path] = true
+	if rc.writeTimeout > 0 {
+		inner := h
+		h = func(c *gin.Context) {
+			// Unsupported writers (tests' recorders) ignore the deadline.
+			_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(rc.writeTimeout))
+			inner(c)
+		}
+	}
 	r.a.handleFunc(r.g, method, path, roles, h, rc.maxBodyBytes, rc.idempotent, true)
 }
 

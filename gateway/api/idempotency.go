@@ -211,6 +211,7 @@ func (s *idempotency) run() {
 	defer sweep.Stop()
 	for {
 		var batch []idemWrite
+		stopping := false
 		select {
 		case w := <-s.writes:
 			batch = append(batch, w)
@@ -222,7 +223,7 @@ func (s *idempotency) run() {
 			}
 			continue
 		case <-s.stop:
-			return
+			stopping = true // store what is queued, then end
 		}
 	drain:
 		for len(batch) < maxIdemBatch {
@@ -232,6 +233,9 @@ func (s *idempotency) run() {
 			default:
 				break drain
 			}
+		}
+		if len(batch) == 0 {
+			return // stopping with nothing queued
 		}
 		before := s.count
 		err := s.db.Update(func(tx *bolt.Tx) error {
@@ -259,6 +263,9 @@ func (s *idempotency) run() {
 		}
 		for _, w := range batch {
 			w.done <- err
+		}
+		if stopping && len(s.writes) == 0 {
+			return
 		}
 	}
 }

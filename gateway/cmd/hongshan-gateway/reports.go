@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
 	"github.com/hongshan-ledger/hongshan/gateway/api"
@@ -14,16 +15,21 @@ import (
 // payment file.
 const multipartSlackBytes = 64 << 10
 
+// reportWriteTimeout bounds writing one report or verification answer: a
+// full ledger may take minutes, beyond the server's write timeout.
+const reportWriteTimeout = 10 * time.Minute
+
 // mountReports serves gateway/report's reconciliation, treasury match and
 // ledger verification (which replaces the API's built-in one) behind the
 // gateway's authentication. The report handlers check their own roles too.
 func mountReports(proj *projection.Store, be backend.Backend) api.Option {
 	rs := report.New(proj, be, report.WithErrorWriter(api.WriteError))
 	auditors := []voucher.Role{voucher.RoleFinance, voucher.RoleAuditor}
+	long := api.WriteTimeout(reportWriteTimeout)
 	return api.WithRoutes(func(r *api.Router) {
-		r.HandleFunc(http.MethodGet, "/reports/reconciliation", auditors, rs.Reconciliation)
+		r.HandleFunc(http.MethodGet, "/reports/reconciliation", auditors, rs.Reconciliation, long)
 		r.HandleFunc(http.MethodPost, "/reports/reconciliation/payments", auditors, rs.TreasuryMatch,
-			api.MaxBodyBytes(report.DefaultMaxPaymentBytes+multipartSlackBytes), api.NoIdempotency())
-		r.HandleFunc(http.MethodGet, "/ledger/verify", auditors, rs.Verify)
+			api.MaxBodyBytes(report.DefaultMaxPaymentBytes+multipartSlackBytes), api.NoIdempotency(), long)
+		r.HandleFunc(http.MethodGet, "/ledger/verify", auditors, rs.Verify, long)
 	})
 }
