@@ -176,6 +176,9 @@ func BenchmarkClaim(b *testing.B) {
 //	go test -run '^$' -bench Verify -benchtime 100000x ./gateway/backend/embedded/
 func BenchmarkVerify(b *testing.B) {
 	dir := b.TempDir()
+	if d := os.Getenv("HONGSHAN_BENCH_KEEP_DIR"); d != "" {
+		dir = filepath.Join(d, strconv.Itoa(b.N))
+	}
 	l, err := Open(context.Background(), dir, WithLogger(quiet), WithMmapSize(8<<30))
 	if err != nil {
 		b.Fatal(err)

@@ -89,7 +89,7 @@ func encodeTxs(dst []byte, txs []blockTx) []byte {
 		dst = appendString(dst, t.Caller.Name)
 		dst = appendString(dst, t.Caller.Role)
 		dst = appendString(dst, t.Caller.AgencyID)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(t.Timestamp))
+		dst = appendInt64(dst, t.Timestamp)
 		if t.Valid {
 			dst = append(dst, 1)
 		} else {
@@ -140,7 +140,7 @@ func decodeTxs(txSection []byte) ([]blockTx, error) {
 		t.Caller.Name = d.str()
 		t.Caller.Role = d.str()
 		t.Caller.AgencyID = d.str()
-		t.Timestamp = int64(d.uint64())
+		t.Timestamp = d.int64()
 		switch d.byte() {
 		case 0:
 		case 1:
@@ -156,7 +156,7 @@ func decodeTxs(txSection []byte) ([]blockTx, error) {
 		d.fail()
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("%w: transactions: %v", errCorrupt, d.err)
+		return nil, fmt.Errorf("%w: transactions", errCorrupt)
 	}
 	return txs, nil
 }
@@ -223,6 +223,16 @@ func (d *decoder) uint64() uint64 {
 	v := binary.BigEndian.Uint64(d.b)
 	d.b = d.b[8:]
 	return v
+}
+
+// int64 reads a two's-complement int64 written by appendInt64.
+func (d *decoder) int64() int64 {
+	return int64(d.uint64()) //nolint:gosec // a bit-for-bit reinterpretation, not a conversion of magnitude
+}
+
+// appendInt64 writes v as 8 big-endian bytes of its two's complement.
+func appendInt64(dst []byte, v int64) []byte {
+	return binary.BigEndian.AppendUint64(dst, uint64(v)) //nolint:gosec // bit-for-bit, see decoder.int64
 }
 
 func (d *decoder) byte() byte {
@@ -339,7 +349,7 @@ type versionRec struct {
 
 func encodeVersion(r versionRec) []byte {
 	out := make([]byte, 0, 8+1+1+len(r.TxID)+len(r.Value))
-	out = binary.BigEndian.AppendUint64(out, uint64(r.Timestamp))
+	out = appendInt64(out, r.Timestamp)
 	if r.IsDelete {
 		out = append(out, 1)
 	} else {
@@ -353,7 +363,7 @@ func encodeVersion(r versionRec) []byte {
 func decodeVersion(b []byte) (versionRec, error) {
 	var r versionRec
 	d := decoder{b: b}
-	r.Timestamp = int64(d.uint64())
+	r.Timestamp = d.int64()
 	switch d.byte() {
 	case 0:
 	case 1:

@@ -3,7 +3,6 @@ package embedded
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -259,5 +258,3 @@ func makeUSCC(n int) string {
 	}
 	return s + string(usccAlphabet[(31-sum%31)%31])
 }
-
-var errStop = errors.New("stop")

@@ -75,11 +75,11 @@ type Ledger struct {
 // recentBlocks bounds the blocks kept in memory for live streams.
 const recentBlocks = 16
 
-// touch accounts n bytes read or written through bbolt's memory map and
-// drops the map's resident pages once the budget is spent. Callers must not
-// hold a bbolt transaction.
+// touch accounts n bytes read or written through bbolt's memory map and,
+// now and then, drops the map's resident pages if they exceed the budget
+// (see resident.go). Callers must not hold a bbolt transaction.
 func (l *Ledger) touch(n int) {
-	if l.resident.touch(n) {
+	if l.resident.touch(n) && fileResident() > residentBudget {
 		if err := dropResident(l.db); err != nil {
 			l.cfg.log.Warn("embedded ledger: could not release mapped pages", "err", err)
 		}
@@ -141,7 +141,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Ledger, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil { //nolint:gosec // dir is the operator's data directory
 		return nil, fmt.Errorf("embedded ledger: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
@@ -165,8 +165,8 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Ledger, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded ledger: %s: %w", path, err)
 	}
-	go l.run()
 	cfg.log.Info("embedded ledger open", "path", path, "height", l.head.number+1)
+	go l.run()
 	return l, nil
 }
 

@@ -3,6 +3,9 @@
 package embedded
 
 import (
+	"bytes"
+	"os"
+	"strconv"
 	"syscall"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,9 +19,28 @@ import (
 func dropResident(db *bolt.DB) error {
 	return db.View(func(tx *bolt.Tx) error {
 		base := db.Info().Data
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, base, uintptr(tx.Size()), syscall.MADV_DONTNEED); errno != 0 {
+		size := uintptr(tx.Size()) //nolint:gosec // a file size, never negative
+		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, base, size, syscall.MADV_DONTNEED); errno != 0 {
 			return errno
 		}
 		return nil
 	})
+}
+
+// fileResident is the file-backed part of this process's RSS in bytes (the
+// "shared" field of /proc/self/statm), or -1 when unknown.
+func fileResident() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return -1
+	}
+	f := bytes.Fields(b)
+	if len(f) < 3 {
+		return -1
+	}
+	pages, err := strconv.ParseInt(string(f[2]), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return pages * int64(os.Getpagesize())
 }

@@ -28,8 +28,8 @@ type versionView struct {
 func (v versionView) get(key []byte) ([]byte, error) {
 	esc := escapeKey(nil, key)
 	c := v.b.Cursor()
-	k, val := c.Seek(v.pos.append(bytes.Clone(esc)))
-	if k == nil {
+	var k, val []byte
+	if k, _ = c.Seek(v.pos.append(bytes.Clone(esc))); k == nil {
 		k, val = c.Last()
 	} else {
 		k, val = c.Prev()
@@ -90,7 +90,7 @@ func (s *versionScan) next() (key, value []byte, ok bool, err error) {
 		// Walk this key's versions; keep the newest before pos.
 		var best []byte
 		found := false
-		for s.k != nil && len(s.k) >= positionSize && bytes.Equal(s.k[:len(s.k)-positionSize], esc) {
+		for len(s.k) >= positionSize && bytes.Equal(s.k[:len(s.k)-positionSize], esc) {
 			if decodePosition(s.k[len(s.k)-positionSize:]).less(s.pos) {
 				best, found = s.v, true
 			}
