@@ -1,8 +1,15 @@
 // Package e2e proves the whole life of a voucher through the real gateway
-// binary over HTTP, with the typed client, for every role: on the embedded
-// ledger by default, and on Fabric with HONGSHAN_E2E_BACKEND=fabric (against
-// the network that `make network-up` started). The same test functions run
-// on both backends.
+// binary over HTTP, with the typed client and the hongshan command line, for
+// every role: on the embedded ledger by default, and on Fabric with
+// HONGSHAN_E2E_BACKEND=fabric (against the network that `make network-up`
+// started). The same test functions run on both backends.
+//
+// Environment:
+//
+//	HONGSHAN_E2E_BACKEND         embedded (default) or fabric
+//	HONGSHAN_E2E_FABRIC_CONFIG   connection profile (default network/.state/connection-profile.yaml)
+//	HONGSHAN_E2E_GATEWAY_BIN     a gateway binary to use instead of building one
+//	HONGSHAN_E2E_GATEWAY_ARGS    extra gateway flags, space-separated
 package e2e
 
 import (

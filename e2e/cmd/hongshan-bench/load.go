@@ -26,13 +26,16 @@ const maxFailuresKept = 5
 
 // loadResult is what the measured claim phase gives.
 type loadResult struct {
-	agencies   int
-	claims     int
-	elapsed    time.Duration
-	latencies  []time.Duration // sorted
-	peakRSSKiB int64
-	failed     int
-	failures   []string
+	agencies  int
+	claims    int
+	elapsed   time.Duration
+	latencies []time.Duration // sorted
+	// setupRSSKiB is the peak during setup; peakRSSKiB the peak during
+	// the claims (0 when it could not be told apart from setup's).
+	setupRSSKiB int64
+	peakRSSKiB  int64
+	failed      int
+	failures    []string
 }
 
 func (r loadResult) perSecond() float64 {
@@ -135,6 +138,13 @@ func benchGateway(ctx context.Context, cfg config, bin, dir string, log io.Write
 
 	// Measured: the claims, shuffled so consecutive claims hit different
 	// agencies as real traffic would.
+	setupRSS, err := gw.PeakRSSKiB()
+	if err != nil {
+		return loadResult{}, err
+	}
+	if err := gw.ResetPeakRSS(); err != nil {
+		fmt.Fprintf(log, "cannot reset the peak RSS (%v): the figure covers setup too\n", err)
+	}
 	rng := rand.New(rand.NewPCG(1, 2)) //nolint:gosec // a fixed, reproducible shuffle
 	rng.Shuffle(len(jobs), func(a, b int) { jobs[a], jobs[b] = jobs[b], jobs[a] })
 	lat := make([]time.Duration, len(jobs))
@@ -181,7 +191,7 @@ func benchGateway(ctx context.Context, cfg config, bin, dir string, log io.Write
 	}
 	slices.Sort(lat)
 	return loadResult{
-		agencies: agencies, claims: len(jobs), elapsed: elapsed, latencies: lat, peakRSSKiB: rss,
+		agencies: agencies, claims: len(jobs), elapsed: elapsed, latencies: lat, setupRSSKiB: setupRSS, peakRSSKiB: rss,
 		failed: int(failed.Load()), failures: failures,
 	}, nil
 }

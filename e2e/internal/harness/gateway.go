@@ -283,6 +283,17 @@ func (g *Gateway) LogTail() string {
 	return string(b)
 }
 
+// ResetPeakRSS restarts the process's peak RSS measure (writes 5 to
+// /proc/<pid>/clear_refs, Linux), so a later PeakRSSKiB covers only what
+// happens from now on.
+func (g *Gateway) ResetPeakRSS() error {
+	pid := g.PID()
+	if pid == 0 {
+		return errors.New("harness: gateway not running")
+	}
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
 // PeakRSSKiB reads the process's peak resident set size (VmHWM) from
 // /proc/<pid>/status.
 func (g *Gateway) PeakRSSKiB() (int64, error) {
