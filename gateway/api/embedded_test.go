@@ -50,7 +50,7 @@ type realHarness struct {
 	commits *commitCounter
 }
 
-func newRealHarness(t *testing.T) *realHarness {
+func newRealHarness(t testing.TB) *realHarness {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()

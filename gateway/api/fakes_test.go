@@ -317,7 +317,7 @@ func (f *fakeBackend) fakeClaims() {
 
 // harness is an API over the fakes with one principal per role.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	api    *API
 	be     *fakeBackend
 	reads  *memReads
@@ -476,7 +476,7 @@ func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, status int) {
 	}
 }
 
-func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+func decode[T any](t testing.TB, rec *httptest.ResponseRecorder) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
@@ -509,7 +509,7 @@ func principal(name string, role voucher.Role) auth.NewPrincipal {
 	return auth.NewPrincipal{Name: name, Role: role}
 }
 
-func mustStore(t *testing.T, db *bolt.DB) *auth.Store {
+func mustStore(t testing.TB, db *bolt.DB) *auth.Store {
 	t.Helper()
 	s, err := auth.Open(db)
 	if err != nil {
