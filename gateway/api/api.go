@@ -352,6 +352,7 @@ func (a *API) noRoute(c *gin.Context) {
 	r := c.Request
 	if a.cfg.console != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
 		r.URL.Path != "/v1" && !strings.HasPrefix(r.URL.Path, "/v1/") {
+		c.Status(http.StatusOK) // gin preset 404 for unmatched paths; the console decides
 		a.cfg.console.ServeHTTP(c.Writer, r)
 		return
 	}

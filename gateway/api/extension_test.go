@@ -62,3 +62,23 @@ func TestExtensionRoutes(t *testing.T) {
 	// nil roles: any authenticated principal; errors go through the table.
 	wantProblem(t, h.do(req{method: "GET", path: "/v1/reports/fails", as: "ag-b"}), 404, voucher.CodeNotFound)
 }
+
+// TestConsoleFallback serves the web console for GET and HEAD outside /v1
+// only; the API's own 404s and 405s stay problems.
+func TestConsoleFallback(t *testing.T) {
+	console := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html>console "+r.URL.Path+"</html>")
+	})
+	h := newHarness(t, WithConsole(console))
+	for _, path := range []string{"/", "/index.html", "/assets/app.js"} {
+		rec := h.do(req{method: "GET", path: path})
+		if rec.Code != 200 || rec.Body.String() != "<html>console "+path+"</html>" {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	wantProblem(t, h.do(req{method: "GET", path: "/v1/nothing", as: "admin"}), 404, voucher.CodeNotFound)
+	wantProblem(t, h.do(req{method: "GET", path: "/v1"}), 404, voucher.CodeNotFound)
+	wantProblem(t, h.do(req{method: "POST", path: "/", body: "{}"}), 404, voucher.CodeNotFound)
+	wantStatus(t, h.do(req{method: "GET", path: "/healthz"}), 200)
+}

@@ -115,7 +115,12 @@ func (a *API) edge(c *gin.Context) {
 		}
 		level := slog.LevelInfo
 		if err, ok := c.Get(ctxKeyError); ok {
+			// A fault is an error; an unavailable ledger or a full queue
+			// is a warning the operator watches through its rate.
 			level = slog.LevelError
+			if status == http.StatusServiceUnavailable {
+				level = slog.LevelWarn
+			}
 			attrs = append(attrs, slog.String("error", fmt.Sprint(err)))
 		}
 		if w := c.GetString(ctxKeyWarning); w != "" && level == slog.LevelInfo {
