@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hyperledger/fabric-sdk-go/pkg/client/ledger"
 	mspclient "github.com/hyperledger/fabric-sdk-go/pkg/client/msp"
@@ -56,6 +57,8 @@ type Backend struct {
 	commitEvents fab.EventService
 
 	clients *clientCache
+	// conflicts counts retried submissions (MVCC, phantom reads).
+	conflicts atomic.Int64
 	// enrollMu serialises enrolments: they are rare and touch the CA and
 	// the wallet together.
 	enrollMu sync.Mutex
@@ -100,8 +103,7 @@ func Open(ctx context.Context, opts ...Option) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fabric: load profile %s: %w", cfg.profile, err)
 	}
-	// The SDK logs to stdout on its own; keep only its warnings.
-	sdklogging.SetLevel("", sdklogging.WARNING)
+	quietSDK()
 
 	b := &Backend{
 		cfg:     cfg,
@@ -183,6 +185,18 @@ func (b *Backend) Close() error {
 		b.sdk.Close()
 	})
 	return nil
+}
+
+// sdkLogModules are fabric-sdk-go's log modules; loading a profile sets
+// each to the profile's client.logging.level.
+var sdkLogModules = []string{"", "fabsdk", "fabsdk/client", "fabsdk/core", "fabsdk/fab", "fabsdk/common", "fabsdk/msp", "fabsdk/util", "fabsdk/context"}
+
+// quietSDK keeps only the SDK's warnings and errors: it logs to stdout on
+// its own, and at info it reports every TLS dial and key generation.
+func quietSDK() {
+	for _, m := range sdkLogModules {
+		sdklogging.SetLevel(m, sdklogging.WARNING)
+	}
 }
 
 // unavailable wraps err as backend.ErrUnavailable with what was attempted.

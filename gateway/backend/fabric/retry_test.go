@@ -82,3 +82,22 @@ func TestClassify(t *testing.T) {
 		t.Errorf("chaincode down: %v", mapped)
 	}
 }
+
+func TestRequestsRefusedBeforeTheNetwork(t *testing.T) {
+	b := &Backend{} // no SDK: these must not reach it
+	ctx := t.Context()
+	caller := backend.Caller{Name: "clerk", Role: voucher.RoleSciTech}
+	if _, err := b.Submit(ctx, caller, "GetVoucher", []byte(`{}`)); voucher.CodeOf(err) != voucher.CodeInvalidArgument {
+		t.Errorf("submitting a read: %v", err)
+	}
+	if _, err := b.Evaluate(ctx, caller, "Claim", []byte(`{}`)); voucher.CodeOf(err) != voucher.CodeInvalidArgument {
+		t.Errorf("evaluating a write: %v", err)
+	}
+	big := make([]byte, voucher.MaxArgBytes+1)
+	if _, err := b.Submit(ctx, caller, "RegisterAgency", big); voucher.CodeOf(err) != voucher.CodeInvalidArgument {
+		t.Errorf("oversized argument: %v", err)
+	}
+	if _, err := b.Evaluate(ctx, caller, "GetVoucher", big); voucher.CodeOf(err) != voucher.CodeInvalidArgument {
+		t.Errorf("oversized read argument: %v", err)
+	}
+}

@@ -22,7 +22,10 @@ import (
 // conflicts are retried under the retry policy with a new transaction.
 func (b *Backend) Submit(ctx context.Context, caller backend.Caller, fn string, arg []byte) (backend.Receipt, error) {
 	if voucher.IsReadOnly(fn) {
-		return backend.Receipt{}, &voucher.Error{Code: voucher.CodeInvalidArgument, Message: fmt.Sprintf("%s only reads: evaluate it", fn)}
+		return backend.Receipt{}, &voucher.Error{Code: voucher.CodeInvalidArgument, Message: fmt.Sprintf("%s only reads: evaluate it instead of submitting it", fn)}
+	}
+	if err := checkArg(arg); err != nil {
+		return backend.Receipt{}, err
 	}
 	client, done, err := b.channelClient(ctx, caller)
 	if err != nil {
@@ -41,6 +44,7 @@ func (b *Backend) Submit(ctx context.Context, caller backend.Caller, fn string, 
 			return backend.Receipt{}, mapped
 		}
 		last = mapped
+		b.conflicts.Add(1)
 		if attempt >= b.cfg.retry.MaxAttempts {
 			break
 		}
@@ -79,6 +83,12 @@ func (b *Backend) submitOnce(ctx context.Context, client *channel.Client, req ch
 // state at its height; asking several at once would fail whenever they
 // stand at different heights.
 func (b *Backend) Evaluate(ctx context.Context, caller backend.Caller, fn string, arg []byte) ([]byte, error) {
+	if !voucher.IsReadOnly(fn) {
+		return nil, &voucher.Error{Code: voucher.CodeInvalidArgument, Message: fmt.Sprintf("%s is not a read-only function: submit it", fn)}
+	}
+	if err := checkArg(arg); err != nil {
+		return nil, err
+	}
 	client, done, err := b.channelClient(ctx, caller)
 	if err != nil {
 		return nil, err
@@ -106,6 +116,16 @@ func (b *Backend) Evaluate(ctx context.Context, caller backend.Caller, fn string
 		return nil, unavailable(fn, fmt.Errorf("no peer to ask"))
 	}
 	return nil, last
+}
+
+// checkArg refuses an argument the contract would refuse anyway, before it
+// costs a proposal.
+func checkArg(arg []byte) error {
+	if len(arg) > voucher.MaxArgBytes {
+		return &voucher.Error{Code: voucher.CodeInvalidArgument,
+			Message: fmt.Sprintf("argument is %d bytes, over the limit of %d", len(arg), voucher.MaxArgBytes)}
+	}
+	return nil
 }
 
 func (b *Backend) otherPeers(org *orgClient) []string {
