@@ -174,6 +174,9 @@ func BenchmarkClaim(b *testing.B) {
 // Verify, reporting the peak RSS of the verify alone (Linux).
 //
 //	go test -run '^$' -bench Verify -benchtime 100000x ./gateway/backend/embedded/
+//
+// HONGSHAN_BENCH_KEEP_DIR=dir keeps the ledger in dir/<b.N> instead of a
+// temporary directory (it must not exist yet).
 func BenchmarkVerify(b *testing.B) {
 	dir := b.TempDir()
 	if d := os.Getenv("HONGSHAN_BENCH_KEEP_DIR"); d != "" {

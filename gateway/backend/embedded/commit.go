@@ -106,9 +106,8 @@ func (l *Ledger) commit(batch []*request) {
 		l.cfg.observe(stats.CommitStats)
 	}
 	answer()
-	// The commit read the pages it rewrote through the map.
-	txStats := tx.Stats()
-	l.touch(2 * int(txStats.GetPageAlloc()))
+	// The batch read scattered pages through the map: check after each.
+	l.touch(residentCheckEvery)
 }
 
 type batchStats struct {

@@ -9,9 +9,11 @@ import "sync/atomic"
 // ledger checks the file-backed part of its RSS every residentCheckEvery
 // bytes it reads or writes through the map and, above residentBudget, drops
 // the mapping's resident pages (hot pages fault back in from the page cache
-// at the cost of a minor fault).
+// at the cost of a minor fault). Counts are estimates: on a read fault Linux
+// also maps up to 16 neighbouring pages that are in the page cache, so a
+// few scattered reads can make many pages resident; callers overestimate.
 const (
-	residentBudget     = 64 << 20
+	residentBudget     = 48 << 20
 	residentCheckEvery = 4 << 20
 )
 

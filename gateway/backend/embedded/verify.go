@@ -23,10 +23,13 @@ const (
 	verifyChunk      = 256
 	verifyChunkBytes = 8 << 20
 	verifyQueue      = 8
-	verifyStateChunk = 50_000
-	// replayTouchBytes estimates the mapped bytes one replayed transaction
-	// reads (a few leaf pages), for the resident-page budget.
-	replayTouchBytes = 16 << 10
+	verifyStateChunk = 4_000
+	// replayTouchBytes and countTouchBytes estimate the mapped bytes one
+	// replayed transaction and one counted version bring into the resident
+	// set, for the resident-page budget: a few scattered leaf pages each,
+	// and Linux maps up to 16 cached neighbours of a faulting page.
+	replayTouchBytes = 256 << 10
+	countTouchBytes  = 4 << 10
 )
 
 // Verify checks the whole ledger up to the head it finds when called:
@@ -358,11 +361,11 @@ func (v *verifier) countVersions(ctx context.Context) (bad *uint64, detail strin
 		read := 0
 		err := v.l.db.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketVersions).Cursor()
-			var k, val []byte
+			var k []byte
 			if last == nil {
-				k, val = c.First()
-			} else if k, val = c.Seek(last); k != nil && bytes.Equal(k, last) {
-				k, val = c.Next()
+				k, _ = c.First()
+			} else if k, _ = c.Seek(last); k != nil && bytes.Equal(k, last) {
+				k, _ = c.Next()
 			}
 			for n := 0; n < verifyStateChunk; n++ {
 				if k == nil {
@@ -376,9 +379,9 @@ func (v *verifier) countVersions(ctx context.Context) (bad *uint64, detail strin
 				if p := decodePosition(k[len(k)-positionSize:]); p.Block <= v.head.number {
 					stored[p.Block]++
 				}
-				read += len(k) + len(val)
+				read += countTouchBytes
 				last = bytes.Clone(k)
-				k, val = c.Next()
+				k, _ = c.Next()
 			}
 			return nil
 		})
