@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -217,4 +218,42 @@ func buildScale(b *testing.B, path string) {
 		mustApply(b, s, c.block(evs...))
 	}
 	b.Logf("built %d vouchers in %s (builder's peak RSS %.0f MB)", scaleVouchers, time.Since(start).Round(time.Second), peakRSSMB(b))
+}
+
+// BenchmarkApplyThroughput is the steady state behind a busy gateway:
+// 20,000 claims across 500 agencies in blocks of 64 transactions (a group
+// commit's size), applied one block per commit, then drained by Follow
+// from a queue (one commit per batch).
+func BenchmarkApplyThroughput(b *testing.B) {
+	const claims, agencies, perBlock = 20_000, 500, 64
+	c := newChain(b)
+	for i := 0; i < claims; i += perBlock {
+		var evs []voucher.Event
+		for j := i; j < min(i+perBlock, claims); j++ {
+			agency := agencyID(j%agencies + 1)
+			sum := sha256.Sum256([]byte(strconv.Itoa(j)))
+			v := newVoucher("V-2024-"+hex.EncodeToString(sum[:8]), agency, "2024")
+			evs = append(evs, issueEvent(v, capUsage(agency, "2024", "5000.00", "95000.00", 1)))
+		}
+		c.block(evs...)
+	}
+	b.Run("block-per-commit", func(b *testing.B) {
+		for b.Loop() {
+			s, _ := openTemp(b)
+			mustApply(b, s, c.blocks...)
+		}
+		b.ReportMetric(float64(claims*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("follow-drained", func(b *testing.B) {
+		var commits uint64
+		for b.Loop() {
+			s, _ := openTemp(b)
+			if err := s.Follow(b.Context(), &fakeBackend{blocks: c.blocks}); !errors.Is(err, ErrStreamEnded) {
+				b.Fatal(err)
+			}
+			commits += s.commits.Load()
+		}
+		b.ReportMetric(float64(claims*b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(commits)/float64(b.N), "commits")
+	})
 }
