@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"fmt"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -83,60 +84,120 @@ func (l *idList) add(id string, bound int) {
 
 // dupIndex finds keys (certificate numbers, payment references) shared by
 // two or more vouchers across the whole ledger without holding the keys:
-// it keeps a 64-bit hash and the voucher's ordinal in the scan, 16 bytes a
-// voucher. After the scan, equal hashes name the candidate ordinals; a
-// second scan (only when there are candidates) reads those vouchers and
-// groups them by the real key, so a hash collision is never reported.
+// 16 bytes a voucher, a 48-bit hash of the key with the voucher's period
+// and the voucher id packed in 64 bits (ids of the contract's shape
+// V-<period>-<16 hex digits>; any other id is kept aside as a string).
+// After the scan, equal hashes name the candidates; their vouchers are
+// read back by id and grouped by the real key, so a hash collision is
+// never reported.
 type dupIndex struct {
 	seed    maphash.Seed
 	entries []dupEntry
+	odd     []string
 }
 
 type dupEntry struct {
-	hash uint64
-	ord  uint32
+	hp  uint64 // hash<<16 | period code
+	vid uint64 // the id's 16 hex digits, or an index into odd
 }
 
-func newDupIndex(capacity int) *dupIndex {
-	return &dupIndex{seed: maphash.MakeSeed(), entries: make([]dupEntry, 0, capacity)}
+const (
+	periodProgram = 101    // period code of voucher.ProgramPeriod; years are 1..100
+	periodOdd     = 0xFFFF // the id is odd[vid]
+)
+
+func newDupIndex(seed maphash.Seed, capacity int) *dupIndex {
+	return &dupIndex{seed: seed, entries: make([]dupEntry, 0, capacity)}
 }
 
-func (d *dupIndex) add(key string, ord uint32) {
-	d.entries = append(d.entries, dupEntry{hash: maphash.String(d.seed, key), ord: ord})
+func (d *dupIndex) add(key, voucherID string) {
+	h := maphash.String(d.seed, key) << 16
+	if code, vid, ok := packVoucherID(voucherID); ok {
+		d.entries = append(d.entries, dupEntry{hp: h | uint64(code), vid: vid})
+		return
+	}
+	d.entries = append(d.entries, dupEntry{hp: h | periodOdd, vid: uint64(len(d.odd))})
+	d.odd = append(d.odd, voucherID)
 }
 
-// candidates returns the ordinals whose hash is shared, and releases the
-// entries.
-func (d *dupIndex) candidates(into map[uint32]struct{}) {
+// packVoucherID packs "V-2024-0123456789abcdef" (or "V-program-…").
+func packVoucherID(id string) (code uint16, vid uint64, ok bool) {
+	rest, found := strings.CutPrefix(id, "V-")
+	if !found || len(rest) < 18 || rest[len(rest)-17] != '-' {
+		return 0, 0, false
+	}
+	period, digits := rest[:len(rest)-17], rest[len(rest)-16:]
+	switch {
+	case period == voucher.ProgramPeriod:
+		code = periodProgram
+	case len(period) == 4 && period >= "2000" && period <= "2099" && strings.Trim(period, "0123456789") == "":
+		code = uint16(period[2]-'0')*10 + uint16(period[3]-'0') + 1
+	default:
+		return 0, 0, false
+	}
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		default:
+			return 0, 0, false
+		}
+		vid = vid<<4 | uint64(v)
+	}
+	return code, vid, true
+}
+
+// unpack rebuilds the voucher id of an entry.
+func (d *dupIndex) unpack(e dupEntry) string {
+	code := uint16(e.hp & 0xFFFF)
+	switch code {
+	case periodOdd:
+		return d.odd[e.vid]
+	case periodProgram:
+		return fmt.Sprintf("V-%s-%016x", voucher.ProgramPeriod, e.vid)
+	}
+	return fmt.Sprintf("V-20%02d-%016x", code-1, e.vid)
+}
+
+// candidates adds the ids of the vouchers whose key hash is shared, and
+// releases the entries.
+func (d *dupIndex) candidates(into map[string]struct{}) {
 	slices.SortFunc(d.entries, func(a, b dupEntry) int {
-		return cmp.Or(cmp.Compare(a.hash, b.hash), cmp.Compare(a.ord, b.ord))
+		return cmp.Or(cmp.Compare(a.hp, b.hp), cmp.Compare(a.vid, b.vid))
 	})
 	for i := 0; i < len(d.entries); {
 		j := i + 1
-		for j < len(d.entries) && d.entries[j].hash == d.entries[i].hash {
+		for j < len(d.entries) && d.entries[j].hp>>16 == d.entries[i].hp>>16 {
 			j++
 		}
 		if j-i > 1 {
 			for _, e := range d.entries[i:j] {
-				into[e.ord] = struct{}{}
+				into[d.unpack(e)] = struct{}{}
 			}
 		}
 		i = j
 	}
-	d.entries = nil
+	d.entries, d.odd = nil, nil
 }
 
-// dupVoucher is what the second scan keeps of a candidate voucher.
+// dupVoucher is what the report keeps of a candidate voucher.
 type dupVoucher struct {
 	id, agencyID, period string
 	inPeriod             bool
 }
 
 // dupGroups groups candidates by their real key and keeps groups of two
-// or more, sorted by key; within a group vouchers stay in scan order.
+// or more, sorted by key, each sorted by agency and voucher id.
 func dupGroups(byKey map[string][]dupVoucher) (keys []string, groups [][]dupVoucher) {
 	for _, k := range sortedKeys(byKey) {
 		if g := byKey[k]; len(g) > 1 {
+			slices.SortFunc(g, func(a, b dupVoucher) int {
+				return cmp.Or(strings.Compare(a.agencyID, b.agencyID), strings.Compare(a.id, b.id))
+			})
 			keys = append(keys, k)
 			groups = append(groups, g)
 		}
@@ -144,11 +205,12 @@ func dupGroups(byKey map[string][]dupVoucher) (keys []string, groups [][]dupVouc
 	return keys, groups
 }
 
-// findDuplicates runs the second scan for the candidate ordinals of both
-// indexes and emits the exceptions of every real duplicate.
+// findDuplicates reads back the candidate vouchers of both indexes (point
+// reads; a second scan when the snapshot has none) and emits the
+// exceptions of every real duplicate.
 func (b *builder) findDuplicates(snap projection.Snapshot) error {
-	certCand := map[uint32]struct{}{}
-	refCand := map[uint32]struct{}{}
+	certCand := map[string]struct{}{}
+	refCand := map[string]struct{}{}
 	b.certs.candidates(certCand)
 	b.refs.candidates(refCand)
 	if len(certCand) == 0 && len(refCand) == 0 {
@@ -156,20 +218,42 @@ func (b *builder) findDuplicates(snap projection.Snapshot) error {
 	}
 	byCert := map[string][]dupVoucher{}
 	byRef := map[string][]dupVoucher{}
-	var ord uint32
-	err := snap.ForEachVoucher(func(v voucher.Voucher) error {
-		ord++
+	visit := func(v voucher.Voucher) {
 		dv := dupVoucher{id: v.ID, agencyID: v.AgencyID, period: v.Period, inPeriod: b.inPeriod(v.Period)}
-		if _, ok := certCand[ord]; ok {
+		if _, ok := certCand[v.ID]; ok && v.Status.Live() {
 			byCert[v.CertificateNo] = append(byCert[v.CertificateNo], dv)
 		}
-		if _, ok := refCand[ord]; ok {
+		if _, ok := refCand[v.ID]; ok && v.PaymentRef != "" {
 			byRef[v.PaymentRef] = append(byRef[v.PaymentRef], dv)
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+	}
+	if b.lookup != nil {
+		ids := make([]string, 0, len(certCand)+len(refCand))
+		for id := range certCand {
+			ids = append(ids, id)
+		}
+		for id := range refCand {
+			if _, dup := certCand[id]; !dup {
+				ids = append(ids, id)
+			}
+		}
+		for _, id := range ids {
+			v, ok, err := b.lookup.Voucher(id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				visit(v)
+			}
+		}
+	} else {
+		err := snap.ForEachVoucher(func(v voucher.Voucher) error {
+			visit(v)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	keys, groups := dupGroups(byCert)
 	for i := range groups {

@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"slices"
 	"strconv"
@@ -95,6 +96,7 @@ type builder struct {
 	unpaid      idList // issued or redemption requested, for suspended agencies
 
 	certs, refs *dupIndex
+	joins       *joins
 	ord         uint32
 	amounts     amountCache
 }
@@ -171,8 +173,15 @@ func (b *builder) run(ctx context.Context) (*Reconciliation, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("report: caps: %w", err)
 	}
-	b.certs = newDupIndex(1024)
-	b.refs = newDupIndex(1024)
+	if b.lookup != nil {
+		var err error
+		if b.joins, err = buildJoins(b.snap); err != nil {
+			return nil, fmt.Errorf("report: certifications and service records: %w", err)
+		}
+	}
+	seed := maphash.MakeSeed()
+	b.certs = newDupIndex(seed, 1024)
+	b.refs = newDupIndex(seed, 1024)
 	err := b.snap.ForEachVoucher(func(v voucher.Voucher) error {
 		if b.ord%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
@@ -213,7 +222,7 @@ func (b *builder) noteInstant(s string) {
 	if b.asOfFixed || s == "" {
 		return
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.After(b.asOf) {
+	if t, ok := parseInstant(s); ok && t.After(b.asOf) {
 		b.asOf = t
 	}
 }
@@ -231,10 +240,10 @@ func (b *builder) voucher(v voucher.Voucher) error {
 	}
 	b.noteInstant(v.UpdatedAt)
 	if v.Status.Live() {
-		b.certs.add(v.CertificateNo, b.ord)
+		b.certs.add(v.CertificateNo, v.ID)
 	}
 	if v.PaymentRef != "" {
-		b.refs.add(v.PaymentRef, b.ord)
+		b.refs.add(v.PaymentRef, v.ID)
 	}
 	if !b.inPeriod(v.Period) {
 		return nil
@@ -318,7 +327,7 @@ func (b *builder) checkPayment(v voucher.Voucher, amount fen, problems *[]string
 // checkLinks joins a voucher to its certification and service record (point
 // reads in the same transaction) and reports late filing.
 func (b *builder) checkLinks(v voucher.Voucher, problems *[]string) error {
-	if b.lookup == nil {
+	if b.lookup == nil || !b.joins.suspect(&v) {
 		return nil
 	}
 	cert, certOK, err := b.lookup.Certification(v.CertificateNo)
@@ -342,9 +351,9 @@ func (b *builder) checkLinks(v voucher.Voucher, problems *[]string) error {
 	if !certOK || !svcOK {
 		return nil
 	}
-	svcAt, err1 := time.Parse(time.RFC3339Nano, svc.RecordedAt)
-	certAt, err2 := time.Parse(time.RFC3339Nano, cert.RecordedAt)
-	if err1 != nil || err2 != nil {
+	svcAt, ok1 := parseInstant(svc.RecordedAt)
+	certAt, ok2 := parseInstant(cert.RecordedAt)
+	if !ok1 || !ok2 {
 		*problems = append(*problems, "recording instants of the service record or certification are unreadable")
 		return nil
 	}
@@ -497,8 +506,8 @@ func (b *builder) judgeStale() error {
 	}
 	limit := b.asOf.Add(-time.Duration(b.stale) * 24 * time.Hour)
 	return each(b.staleC, func(c staleCandidate) error {
-		t, err := time.Parse(time.RFC3339Nano, c.IssuedAt)
-		if err != nil || !t.Before(limit) {
+		t, ok := parseInstant(c.IssuedAt)
+		if !ok || !t.Before(limit) {
 			return nil
 		}
 		days := int(b.asOf.Sub(t) / (24 * time.Hour))

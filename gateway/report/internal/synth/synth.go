@@ -188,15 +188,17 @@ func Generate(cfg Config, fn func(backend.Block) error) (height uint64, err erro
 		period string
 	}
 	used := map[capKey]int{}
+	periodOf := func(n int) string { return periods[(n/max(cfg.Agencies, 1))%len(periods)] }
+	certNoOf := func(n int) string { return fmt.Sprintf("GR%s%02d%06d", periodOf(n), 11+(n/900_000)%20, n%900_000) }
 	for n := 0; n < cfg.Vouchers; n++ {
 		agency := n % max(cfg.Agencies, 1)
-		period := periods[(n/max(cfg.Agencies, 1))%len(periods)]
+		period := periodOf(n)
 		year, _ := strconv.Atoi(period)
 		issuedOn := time.Date(year, time.Month(1+rng.IntN(12)), 1+rng.IntN(28), 0, 0, 0, 0, time.UTC)
 		certAt := issuedOn.Add(time.Duration(24+rng.IntN(24*20)) * time.Hour)
 		serviceAt := issuedOn.Add(-time.Duration(24*(30+rng.IntN(300))) * time.Hour)
 		cert := voucher.Certification{
-			CertificateNo: fmt.Sprintf("GR%s%02d%06d", period, 11+(n/900_000)%20, n%900_000), EnterpriseID: EnterpriseID(n),
+			CertificateNo: certNoOf(n), EnterpriseID: EnterpriseID(n),
 			EnterpriseName: fmt.Sprintf("新疆第%d高新技术有限公司", n), IssuedOn: issuedOn.Format(time.DateOnly), Kind: voucher.CertFirst,
 			RecordedAt: at(certAt), RecordedTx: fmt.Sprintf("c%064d", n)[:64],
 		}
@@ -246,7 +248,7 @@ func Generate(cfg Config, fn func(backend.Block) error) (height uint64, err erro
 			v.ClosedAt, v.Reason = at(later(issuedAt, 24*60)), "certificate withdrawn"
 		}
 		if k := cfg.AnomalyEvery; k > 0 {
-			plant(n, k, &v, &cert, &svc, cfg.End)
+			plant(n, k, &v, &cert, &svc, cfg.End, certNoOf)
 		}
 		v.UpdatedAt = lastInstant(v)
 		ck := capKey{agency, period}
@@ -270,7 +272,7 @@ func Generate(cfg Config, fn func(backend.Block) error) (height uint64, err erro
 }
 
 // plant bends voucher n into one of the anomalies the report must find.
-func plant(n, every int, v *voucher.Voucher, cert *voucher.Certification, svc *voucher.ServiceRecord, end time.Time) {
+func plant(n, every int, v *voucher.Voucher, cert *voucher.Certification, svc *voucher.ServiceRecord, end time.Time, certNoOf func(int) string) {
 	if n%every != 0 {
 		return
 	}
@@ -286,12 +288,12 @@ func plant(n, every int, v *voucher.Voucher, cert *voucher.Certification, svc *v
 		v.Status, v.RedemptionRequestedAt, v.ReimbursedAt = voucher.StatusReimbursed, "", v.IssuedAt
 		v.PaymentRef, v.PaidAmountCNY, v.PaidOn = fmt.Sprintf("GKY%08d", n), v.AmountCNY, v.IssuedAt[:10]
 		v.ClosedAt, v.Reason = "", ""
-	case 3: // a payment reference already used by voucher n-3*every's twin below
+	case 3: // a payment reference shared by two consecutive cycles of anomalies
 		v.Status, v.RedemptionRequestedAt, v.ReimbursedAt = voucher.StatusReimbursed, v.IssuedAt, v.IssuedAt
-		v.PaymentRef, v.PaidAmountCNY, v.PaidOn = "GK-REUSED-"+strconv.Itoa(n/(every*6)), v.AmountCNY, v.IssuedAt[:10]
+		v.PaymentRef, v.PaidAmountCNY, v.PaidOn = "GK-REUSED-"+strconv.Itoa(n/(every*12)), v.AmountCNY, v.IssuedAt[:10]
 		v.ClosedAt, v.Reason = "", ""
-	case 4: // a second live voucher on the certificate of voucher n-every
-		cert.CertificateNo = fmt.Sprintf("GR%s%02d%06d", v.Period, 11+((n-every)/900_000)%20, (n-every)%900_000)
+	case 4: // a second live voucher on the certificate of voucher n-every (live: case 3)
+		cert.CertificateNo = certNoOf(n - every)
 		v.CertificateNo = cert.CertificateNo
 		v.Status, v.RedemptionRequestedAt, v.ClosedAt, v.Reason = voucher.StatusIssued, "", "", ""
 		v.ReimbursedAt, v.PaymentRef, v.PaidAmountCNY, v.PaidOn = "", "", "", ""
