@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
 	"github.com/hongshan-ledger/hongshan/gateway/backend"
 )
 
@@ -151,4 +152,46 @@ func TestFollowStopsOnAGap(t *testing.T) {
 	if err := s.Follow(context.Background(), &fakeBackend{blocks: holed}); !errors.Is(err, ErrGap) {
 		t.Fatalf("Follow over a gap = %v, want ErrGap", err)
 	}
+}
+
+// TestReleasingTheMapKeepsDataIntact releases the memory map after every
+// record and every event, with readers and a writer running at once.
+func TestReleasingTheMapKeepsDataIntact(t *testing.T) {
+	oldMin, oldRecords, oldEvents, oldCommits := releaseMinBytes, releaseEveryRecords, releaseEveryEvents, releaseEveryCommits
+	releaseMinBytes, releaseEveryRecords, releaseEveryEvents, releaseEveryCommits = 0, 1, 1, 1
+	defer func() {
+		releaseMinBytes, releaseEveryRecords, releaseEveryEvents, releaseEveryCommits = oldMin, oldRecords, oldEvents, oldCommits
+	}()
+	s, _ := openTemp(t)
+	want, c := populateChain(t, s)
+	done := make(chan error, 1)
+	go func() {
+		// A writer moving on while the readers scan.
+		for i := 0; i < 20; i++ {
+			if err := s.Apply(c.block(agencyEvent(agencyID(100+i), "later"))); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < 5; i++ {
+		n := 0
+		err := s.View(func(snap Snapshot) error {
+			return snap.ForEachVoucher(func(v voucher.Voucher) error {
+				if v != want[v.ID] {
+					t.Errorf("ForEachVoucher read %+v, stored %+v", v, want[v.ID])
+				}
+				n++
+				return nil
+			})
+		})
+		if err != nil || n != len(want) {
+			t.Fatalf("scan %d: %d vouchers, %v", i, n, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	checkEveryCombination(t, s, want, []int{50})
 }

@@ -49,13 +49,14 @@ const (
 // every releaseEveryEvents events a write transaction applies, every
 // releaseEveryCommits commits and after every commit of at least
 // releaseBatchTxs transactions (a catch-up touches much of the file), once
-// the database is over releaseMinBytes.
-const (
-	releaseEveryRecords = 16 << 10
-	releaseEveryEvents  = 250
-	releaseEveryCommits = 16
-	releaseBatchTxs     = 1000
-	releaseMinBytes     = 64 << 20
+// the database is over releaseMinBytes. Variables only so that a test can
+// exercise the release on a small database.
+var (
+	releaseEveryRecords        = 16 << 10
+	releaseEveryEvents         = 250
+	releaseEveryCommits uint64 = 16
+	releaseBatchTxs            = 1000
+	releaseMinBytes     int64  = 64 << 20
 )
 
 // Store is the read model. It is safe for concurrent use.
