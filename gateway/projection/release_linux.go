@@ -19,7 +19,7 @@ import (
 // is advisory; its error is ignored.
 func releaseMapped(tx *bolt.Tx) {
 	size := tx.Size()
-	if size < releaseMinBytes {
+	if size <= 0 || size < releaseMinBytes {
 		return
 	}
 	_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, tx.DB().Info().Data, uintptr(size), syscall.MADV_DONTNEED)
