@@ -184,12 +184,15 @@ func (s *Store) Follow(ctx context.Context, b backend.Backend) error {
 	}
 }
 
+// endOfStream is Follow's answer when the stream closes: nil when ctx
+// ended (whatever the stream then reports, e.g. its own context error),
+// the stream's error, or ErrStreamEnded.
 func endOfStream(ctx context.Context, streamErr func() error) error {
-	if err := streamErr(); err != nil {
-		return fmt.Errorf("projection: block stream: %w", err)
-	}
 	if ctx.Err() != nil {
 		return nil
+	}
+	if err := streamErr(); err != nil {
+		return fmt.Errorf("projection: block stream: %w", err)
 	}
 	return ErrStreamEnded
 }
