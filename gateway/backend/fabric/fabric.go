@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hyperledger/fabric-sdk-go/pkg/client/ledger"
 	mspclient "github.com/hyperledger/fabric-sdk-go/pkg/client/msp"
@@ -55,6 +56,8 @@ type Backend struct {
 	// every Submit waits for its commit on it, so principals need no event
 	// stream of their own.
 	commitEvents fab.EventService
+	// heights follows every peer's committed height (peers.go).
+	heights *peerHeights
 
 	clients *clientCache
 	// conflicts counts retried submissions (MVCC, phantom reads).
@@ -99,7 +102,7 @@ func Open(ctx context.Context, opts ...Option) (*Backend, error) {
 		return nil, err
 	}
 
-	sdk, err := fabsdk.New(withWallet(sdkconfig.FromFile(cfg.profile), cfg.walletDir))
+	sdk, err := fabsdk.New(withOverlay(sdkconfig.FromFile(cfg.profile), cfg))
 	if err != nil {
 		return nil, fmt.Errorf("fabric: load profile %s: %w", cfg.profile, err)
 	}
@@ -110,16 +113,17 @@ func Open(ctx context.Context, opts ...Option) (*Backend, error) {
 		log:     cfg.log.With("backend", "fabric"),
 		sdk:     sdk,
 		clients: newClientCache(cfg.clientCache, sdk.CloseContext),
+		heights: newPeerHeights(),
 		closed:  make(chan struct{}),
 	}
 	if err := b.init(ctx); err != nil {
-		sdk.Close()
+		_ = b.Close()
 		return nil, err
 	}
 	// Key files the SDK wrote at start-up (the registrar's) get the same
 	// treatment as principals'.
 	if err := secureWallet(cfg.walletDir); err != nil {
-		sdk.Close()
+		_ = b.Close()
 		return nil, err
 	}
 	return b, nil
@@ -151,9 +155,16 @@ func (b *Backend) init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	peers, err := b.followPeers()
+	if err != nil {
+		return err
+	}
+	if live := b.heights.waitLive(ctx, peers, followStartTimeout); live < peers {
+		b.log.Warn("fabric: not every peer's height is followed yet", "live", live, "peers", peers)
+	}
 	b.log.Info("fabric backend ready",
 		"profile", b.cfg.profile, "channel", b.cfg.channel, "chaincode", b.cfg.chaincode,
-		"height", info.Height, "service_identity", b.service.Identifier().ID, "wallet", b.cfg.walletDir)
+		"height", info.Height, "peers", peers, "service_identity", b.service.Identifier().ID, "wallet", b.cfg.walletDir)
 	return nil
 }
 
@@ -172,6 +183,9 @@ func (b *Backend) newOrgClient(org string) (*orgClient, error) {
 	}
 	return &orgClient{name: org, mspID: orgCfg.MSPID, ca: ca, peers: orgCfg.Peers}, nil
 }
+
+// followStartTimeout bounds how long Open waits for the peer followers.
+const followStartTimeout = 5 * time.Second
 
 // Name is "fabric".
 func (b *Backend) Name() string { return "fabric" }
@@ -239,12 +253,17 @@ func secureWallet(dir string) error {
 	})
 }
 
-// withWallet points the profile's credential and key stores at the wallet,
-// whatever the profile says, so identities live with the gateway's data.
-func withWallet(p core.ConfigProvider, walletDir string) core.ConfigProvider {
+// withOverlay points the profile's credential and key stores at the
+// wallet, whatever the profile says, so identities live with the gateway's
+// data, and sets the network timeouts.
+func withOverlay(p core.ConfigProvider, cfg config) core.ConfigProvider {
 	overlay := configOverlay{
-		"client.credentialstore.path":             filepath.Join(walletDir, walletCertDir),
-		"client.credentialstore.cryptostore.path": filepath.Join(walletDir, walletKeyDir),
+		"client.credentialstore.path":                  filepath.Join(cfg.walletDir, walletCertDir),
+		"client.credentialstore.cryptostore.path":      filepath.Join(cfg.walletDir, walletKeyDir),
+		"client.peer.timeout.connection":               cfg.dialTimeout,
+		"client.orderer.timeout.connection":            cfg.dialTimeout,
+		"client.discovery.timeout.connection":          cfg.dialTimeout,
+		"client.peer.timeout.discovery.greylistexpiry": cfg.greylist,
 	}
 	return func() ([]core.ConfigBackend, error) {
 		backends, err := p()

@@ -159,7 +159,9 @@ func TestWalletOverlayAndPermissions(t *testing.T) {
 	}
 
 	profile := configOverlay{"client.credentialstore.path": "/network/state", "client.organization": "SciTechBureau"}
-	p := withWallet(func() ([]core.ConfigBackend, error) { return []core.ConfigBackend{profile}, nil }, dir)
+	cfg := defaultConfig()
+	cfg.walletDir = dir
+	p := withOverlay(func() ([]core.ConfigBackend, error) { return []core.ConfigBackend{profile}, nil }, cfg)
 	backends, err := p()
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +179,9 @@ func TestWalletOverlayAndPermissions(t *testing.T) {
 	}
 	if got := lookup("client.credentialStore.cryptoStore.path"); got != filepath.Join(dir, walletKeyDir) {
 		t.Errorf("crypto store %v", got)
+	}
+	if got := lookup("client.peer.timeout.discovery.greylistExpiry"); got != DefaultGreylist {
+		t.Errorf("greylist %v", got)
 	}
 	if got := lookup("client.organization"); got != "SciTechBureau" {
 		t.Errorf("other keys must fall through to the profile: %v", got)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -392,5 +393,101 @@ func TestIntegrationConcurrentClaimsRetry(t *testing.T) {
 	}
 	if b.conflicts.Load() == before {
 		t.Log("no conflict happened this time (claims landed in separate blocks)")
+	}
+}
+
+// TestIntegrationPeerRestart stops and restarts the S&T bureau's peer with
+// the network's own scripts (only when HONGSHAN_FABRIC_FAULTS=1 and
+// HONGSHAN_NETWORK_DIR names network/): submissions fail as unavailable
+// while it is down, work again once it is back, and the block stream
+// resumes without a gap and without a restart of the backend.
+func TestIntegrationPeerRestart(t *testing.T) {
+	profile := fabricProfile(t)
+	netDir := os.Getenv("HONGSHAN_NETWORK_DIR")
+	if os.Getenv("HONGSHAN_FABRIC_FAULTS") != "1" || netDir == "" {
+		t.Skip("set HONGSHAN_FABRIC_FAULTS=1 and HONGSHAN_NETWORK_DIR to stop and start a peer")
+	}
+	node := func(script, name string) {
+		t.Helper()
+		out, err := exec.Command("bash", filepath.Join(netDir, script), name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", script, name, err, out)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	b, err := Open(ctx, WithProfile(profile), WithWalletDir(filepath.Join(t.TempDir(), "wallet")), WithTimeouts(10*time.Second, 5*time.Second))
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer func() { _ = b.Close() }()
+	info, err := b.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	blocks, _ := b.Blocks(sctx, info.Height)
+
+	sci := backend.Caller{Name: fmt.Sprintf("it-sci-f%06d", rand.IntN(1_000_000)), Role: voucher.RoleSciTech}
+	if err := b.Enroll(ctx, sci); err != nil {
+		t.Fatal(err)
+	}
+	register := func() (backend.Receipt, error) {
+		raw, _ := json.Marshal(voucher.RegisterAgencyArgs{ID: uscc(fmt.Sprintf("%08d", rand.IntN(100_000_000))), Name: "故障测试", Kind: voucher.KindServiceAgency})
+		return b.Submit(ctx, sci, "RegisterAgency", raw)
+	}
+	r1, err := register()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	node("stop-node.sh", "peer0.scitech")
+	restarted := false
+	defer func() {
+		if !restarted {
+			node("start-node.sh", "peer0.scitech")
+		}
+	}()
+	t0 := time.Now()
+	if _, err := register(); !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("submit with a peer down: %v, want ErrUnavailable", err)
+	}
+	t.Logf("submit with the peer down failed in %s", time.Since(t0))
+	node("start-node.sh", "peer0.scitech")
+	restarted = true
+
+	var r2 backend.Receipt
+	t0 = time.Now()
+	for {
+		if r2, err = register(); err == nil {
+			break
+		}
+		if !errors.Is(err, backend.ErrUnavailable) || time.Since(t0) > time.Minute {
+			t.Fatalf("submit after the restart: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond) // polling a restarting peer, bounded above
+	}
+	t.Logf("first submit after the restart succeeded %s after start-node", time.Since(t0))
+
+	seen := map[string]bool{}
+	for next := info.Height; next <= r2.BlockNumber; next++ {
+		select {
+		case blk, ok := <-blocks:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if blk.Number != next {
+				t.Fatalf("block %d after %d: a gap or a repeat", blk.Number, next-1)
+			}
+			for _, tx := range blk.Txs {
+				seen[tx.TxID] = tx.Valid
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("stream stalled before block %d", next)
+		}
+	}
+	if !seen[r1.TxID] || !seen[r2.TxID] {
+		t.Errorf("stream missed a transaction: before %v, after %v", seen[r1.TxID], seen[r2.TxID])
 	}
 }

@@ -21,6 +21,15 @@ const (
 	DefaultSubmitTimeout = 30 * time.Second
 	// DefaultEvaluateTimeout bounds one Evaluate.
 	DefaultEvaluateTimeout = 10 * time.Second
+	// DefaultDialTimeout bounds connecting to a peer, orderer or discovery
+	// endpoint (the SDK's default is 10-15 s): on loopback or a LAN a
+	// node that does not answer in 3 s is down, and the gateway should say
+	// 503 rather than hang.
+	DefaultDialTimeout = 3 * time.Second
+	// DefaultGreylist is how long a peer that failed stays out of endorser
+	// selection (the SDK's default is 10 s); short, so a restarted peer is
+	// used again soon.
+	DefaultGreylist = 2 * time.Second
 )
 
 type config struct {
@@ -35,6 +44,8 @@ type config struct {
 	retry           RetryPolicy
 	submitTimeout   time.Duration
 	evaluateTimeout time.Duration
+	dialTimeout     time.Duration
+	greylist        time.Duration
 	log             *slog.Logger
 }
 
@@ -49,6 +60,8 @@ func defaultConfig() config {
 		retry:           DefaultRetryPolicy(),
 		submitTimeout:   DefaultSubmitTimeout,
 		evaluateTimeout: DefaultEvaluateTimeout,
+		dialTimeout:     DefaultDialTimeout,
+		greylist:        DefaultGreylist,
 		log:             slog.Default(),
 	}
 }
@@ -181,6 +194,19 @@ func WithTimeouts(submit, evaluate time.Duration) Option {
 			return errors.New("fabric: timeouts must be positive")
 		}
 		c.submitTimeout, c.evaluateTimeout = submit, evaluate
+		return nil
+	}
+}
+
+// WithNetworkTimeouts sets the dial timeout of every network endpoint and
+// how long a failed peer is kept out of endorser selection (defaults
+// DefaultDialTimeout, DefaultGreylist). They override the profile's values.
+func WithNetworkTimeouts(dial, greylist time.Duration) Option {
+	return func(c *config) error {
+		if dial <= 0 || greylist <= 0 {
+			return errors.New("fabric: network timeouts must be positive")
+		}
+		c.dialTimeout, c.greylist = dial, greylist
 		return nil
 	}
 }

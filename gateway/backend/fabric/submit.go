@@ -63,7 +63,7 @@ func (b *Backend) Submit(ctx context.Context, caller backend.Caller, fn string, 
 
 // submitOnce endorses, orders and waits for one transaction.
 func (b *Backend) submitOnce(ctx context.Context, client *channel.Client, req channel.Request) (backend.Receipt, error) {
-	commit := &commitHandler{events: b.commitEvents}
+	commit := &commitHandler{events: b.commitEvents, heights: b.heights}
 	handler := invoke.NewSelectAndEndorseHandler(
 		invoke.NewEndorsementValidationHandler(
 			invoke.NewSignatureValidationHandler(commit),
@@ -74,6 +74,9 @@ func (b *Backend) submitOnce(ctx context.Context, client *channel.Client, req ch
 		channel.WithTimeout(fab.Execute, b.cfg.submitTimeout))
 	if err != nil {
 		return backend.Receipt{}, err
+	}
+	if len(commit.lagging) > 0 {
+		b.log.Warn("fabric: peers behind a committed block", "block", commit.blockNumber, "peers", commit.lagging, "waited", maxPeerLag)
 	}
 	return backend.Receipt{TxID: string(resp.TransactionID), BlockNumber: commit.blockNumber, Payload: resp.Payload}, nil
 }
@@ -167,10 +170,13 @@ func (b *Backend) channelClient(ctx context.Context, caller backend.Caller) (*ch
 // commitHandler is the last step of Submit's handler chain: it registers
 // for the transaction's status on the shared event service, sends the
 // endorsed transaction to the orderer and waits for the commit, keeping the
-// block number (the SDK's own commit handler drops it).
+// block number (the SDK's own commit handler drops it); then it waits,
+// briefly, until every followed peer has the block (peers.go).
 type commitHandler struct {
 	events      fab.EventService
+	heights     *peerHeights
 	blockNumber uint64
+	lagging     []string
 }
 
 func (h *commitHandler) Handle(rc *invoke.RequestContext, cc *invoke.ClientContext) {
@@ -206,6 +212,9 @@ func (h *commitHandler) Handle(rc *invoke.RequestContext, cc *invoke.ClientConte
 			return
 		}
 		h.blockNumber = st.BlockNumber
+		if h.heights != nil {
+			h.lagging = h.heights.waitFor(rc.Ctx, st.BlockNumber+1, maxPeerLag)
+		}
 	case <-rc.Ctx.Done():
 		rc.Error = fmt.Errorf("no commit event for %s: %w", txID, rc.Ctx.Err())
 	}
