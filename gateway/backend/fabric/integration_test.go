@@ -491,3 +491,48 @@ func TestIntegrationPeerRestart(t *testing.T) {
 		t.Errorf("stream missed a transaction: before %v, after %v", seen[r1.TxID], seen[r2.TxID])
 	}
 }
+
+// TestIntegrationEnrollAgain enrols a name the CA already knows from a lost
+// wallet, first with another agency id, then with another role: the CA
+// identity is updated and re-enrolled, and the new certificate carries the
+// new attributes (and no stale agency id).
+func TestIntegrationEnrollAgain(t *testing.T) {
+	profile := fabricProfile(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("it-re-%06d", rand.IntN(1_000_000))
+	first := backend.Caller{Name: name, Role: voucher.RoleAgency, AgencyID: uscc("10000001")}
+	b, err := Open(ctx, WithProfile(profile), WithWalletDir(filepath.Join(t.TempDir(), "wallet-1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Enroll(ctx, first); err != nil {
+		t.Fatalf("first enrolment: %v", err)
+	}
+	_ = b.Close()
+
+	b, err = Open(ctx, WithProfile(profile), WithWalletDir(filepath.Join(t.TempDir(), "wallet-2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	for _, c := range []backend.Caller{
+		{Name: name, Role: voucher.RoleAgency, AgencyID: uscc("20000002")},
+		{Name: name, Role: voucher.RoleAuditor},
+	} {
+		if err := b.Enroll(ctx, c); err != nil {
+			t.Fatalf("enrol %+v again: %v", c, err)
+		}
+		si, err := b.scitech.ca.GetSigningIdentity(b.enrollmentID(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := identityFits(si, c); err != nil {
+			t.Errorf("%+v: %v", c, err)
+		}
+		// The ledger sees the new identity.
+		if _, err := b.Evaluate(ctx, c, "GetPolicy", []byte(`{}`)); err != nil {
+			t.Errorf("evaluate as %+v: %v", c, err)
+		}
+	}
+}
