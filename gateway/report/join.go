@@ -24,7 +24,7 @@ type joinTable struct {
 	// starts[p] is the first entry whose key's top 16 bits are p, so a
 	// search touches one small run of the table instead of halving all
 	// of it (each halving a cache miss).
-	starts []uint32
+	starts []int
 }
 
 type joinEntry struct {
@@ -47,21 +47,21 @@ func (t *joinTable) add(key string, recordedAt string, who string) {
 			at = uint32(s)
 		}
 	}
-	t.entries = append(t.entries, joinEntry{key: maphash.String(t.seed, key), at: at, who: uint32(maphash.String(t.seed, who))})
+	t.entries = append(t.entries, joinEntry{key: maphash.String(t.seed, key), at: at, who: t.whoHash(who)})
 }
 
 // seal sorts the table for find and indexes it by key prefix.
 func (t *joinTable) seal() {
 	slices.SortFunc(t.entries, func(a, b joinEntry) int { return cmp.Compare(a.key, b.key) })
-	t.starts = make([]uint32, 1<<16+1)
+	t.starts = make([]int, 1<<16+1)
 	p := 0
 	for i, e := range t.entries {
 		for top := int(e.key >> 48); p <= top; p++ {
-			t.starts[p] = uint32(i)
+			t.starts[p] = i
 		}
 	}
 	for ; p <= 1<<16; p++ {
-		t.starts[p] = uint32(len(t.entries))
+		t.starts[p] = len(t.entries)
 	}
 }
 
@@ -79,7 +79,10 @@ func (t *joinTable) find(key string) (e joinEntry, ok, unique bool) {
 	return run[i], true, unique
 }
 
-func (t *joinTable) whoHash(s string) uint32 { return uint32(maphash.String(t.seed, s)) }
+// whoHash is a 32-bit hash of an owner: a filter, confirmed on a mismatch.
+func (t *joinTable) whoHash(s string) uint32 {
+	return uint32(maphash.String(t.seed, s) >> 32) //nolint:gosec // deliberately the top 32 bits
+}
 
 // joins are the certification and service record tables of one report.
 type joins struct {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"os"
@@ -530,7 +531,7 @@ func (b *builder) emit(e Exception) error {
 		return nil
 	}
 	err := b.exc.add(e)
-	if err == errSpoolFull {
+	if errors.Is(err, errSpoolFull) {
 		b.truncated = true
 		return nil
 	}

@@ -157,7 +157,7 @@ func Generate(cfg Config, fn func(backend.Block) error) (height uint64, err erro
 	if cfg.End.IsZero() {
 		cfg.End = time.Date(2025, 12, 31, 8, 0, 0, 0, time.UTC)
 	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed)) //nolint:gosec // reproducible synthetic data, not a secret
 	blocks, err := NewBlocks(cfg.PerBlock, fn)
 	if err != nil {
 		return 0, err
