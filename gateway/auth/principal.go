@@ -36,11 +36,13 @@ func (p Principal) Caller() backend.Caller {
 	return backend.Caller{Name: p.Name, Role: p.Role, AgencyID: p.AgencyID}
 }
 
-// NewPrincipal describes a principal to create.
+// NewPrincipal describes a principal to create. Password is optional: a
+// principal without one signs in to the web console only after one is set.
 type NewPrincipal struct {
 	Name     string       `json:"name"`
 	Role     voucher.Role `json:"role"`
 	AgencyID string       `json:"agency_id,omitempty"`
+	Password string       `json:"password,omitempty"`
 }
 
 // MaxNameLen bounds a principal's name.
@@ -78,6 +80,9 @@ func (n NewPrincipal) Validate() error {
 	} else if n.AgencyID != "" {
 		return &voucher.Error{Code: voucher.CodeInvalidArgument,
 			Message: fmt.Sprintf("a %s principal must not have agency_id", n.Role)}
+	}
+	if n.Password != "" {
+		return ValidatePassword(n.Password)
 	}
 	return nil
 }

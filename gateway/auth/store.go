@@ -28,6 +28,9 @@ var (
 type record struct {
 	Principal
 	TokenHash string `json:"token_hash"`
+	// PasswordHash is the argon2id hash of the console password, if any
+	// (password.go).
+	PasswordHash string `json:"password_hash,omitempty"`
 }
 
 // Store keeps principals in a bbolt database (the gateway's own, not the
@@ -180,6 +183,14 @@ func (s *Store) create(ctx context.Context, np NewPrincipal, enroll EnrollFunc, 
 	if err := np.Validate(); err != nil {
 		return Principal{}, "", err
 	}
+	var passwordHash string
+	if np.Password != "" {
+		h, err := hashPassword(ctx, np.Password)
+		if err != nil {
+			return Principal{}, "", err
+		}
+		passwordHash = h
+	}
 	s.createMu.Lock()
 	defer s.createMu.Unlock()
 	var exists bool
@@ -214,7 +225,7 @@ func (s *Store) create(ctx context.Context, np NewPrincipal, enroll EnrollFunc, 
 	if err != nil {
 		return Principal{}, "", err
 	}
-	raw, err := json.Marshal(record{Principal: p, TokenHash: hash})
+	raw, err := json.Marshal(record{Principal: p, TokenHash: hash, PasswordHash: passwordHash})
 	if err != nil {
 		return Principal{}, "", err
 	}
