@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"container/list"
+	"context"
 	"sync"
 
 	"github.com/hyperledger/fabric-sdk-go/pkg/common/providers/fab"
@@ -13,11 +14,13 @@ import (
 // first out. A client in use is never closed under its user: eviction skips
 // it, and the cache may then briefly hold more than its bound.
 type clientCache struct {
-	mu      sync.Mutex
-	max     int
-	byKey   map[string]*list.Element
-	lru     *list.List // front: most recently used
-	release func(fab.ClientContext)
+	mu    sync.Mutex
+	max   int
+	byKey map[string]*list.Element
+	lru   *list.List // front: most recently used
+	// building holds a channel per key being built, closed when done.
+	building map[string]chan struct{}
+	release  func(fab.ClientContext)
 }
 
 // cachedClient is what the cache holds for one principal.
@@ -31,7 +34,7 @@ type cachedClient struct {
 }
 
 func newClientCache(max int, release func(fab.ClientContext)) *clientCache {
-	return &clientCache{max: max, byKey: map[string]*list.Element{}, lru: list.New(), release: release}
+	return &clientCache{max: max, byKey: map[string]*list.Element{}, lru: list.New(), building: map[string]chan struct{}{}, release: release}
 }
 
 // clientKey names a principal as the ledger sees it: a principal whose role
@@ -41,35 +44,45 @@ func clientKey(c backend.Caller) string {
 }
 
 // acquire returns the cached client for key, or builds one with create, and
-// marks it in use until the returned done is called.
-func (c *clientCache) acquire(key string, create func() (any, fab.ClientContext, error)) (value any, done func(), err error) {
-	c.mu.Lock()
-	if el, ok := c.byKey[key]; ok {
-		cc := el.Value.(*cachedClient)
-		cc.inUse++
-		c.lru.MoveToFront(el)
+// marks it in use until the returned done is called. Only one caller builds
+// a given key at a time; the others wait for it (or for ctx). Two clients
+// of one identity must never coexist: the SDK keys its caches by identity,
+// so releasing a duplicate would close the survivor's caches too.
+func (c *clientCache) acquire(ctx context.Context, key string, create func() (any, fab.ClientContext, error)) (value any, done func(), err error) {
+	for {
+		c.mu.Lock()
+		if el, ok := c.byKey[key]; ok {
+			cc := el.Value.(*cachedClient)
+			cc.inUse++
+			c.lru.MoveToFront(el)
+			c.mu.Unlock()
+			return cc.value, c.doneFunc(cc), nil
+		}
+		building, ok := c.building[key]
+		if !ok {
+			break // with c.mu held: this caller builds
+		}
 		c.mu.Unlock()
-		return cc.value, c.doneFunc(cc), nil
+		select {
+		case <-building:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
 	}
+	ready := make(chan struct{})
+	c.building[key] = ready
 	c.mu.Unlock()
 
 	// Build outside the lock: it may talk to the network.
-	v, ctx, err := create()
+	v, sdkCtx, err := create()
+	c.mu.Lock()
+	delete(c.building, key)
+	close(ready)
 	if err != nil {
+		c.mu.Unlock()
 		return nil, nil, err
 	}
-	c.mu.Lock()
-	if el, ok := c.byKey[key]; ok { // another caller won the race
-		cc := el.Value.(*cachedClient)
-		cc.inUse++
-		c.lru.MoveToFront(el)
-		c.mu.Unlock()
-		if ctx != nil && c.release != nil {
-			c.release(ctx)
-		}
-		return cc.value, c.doneFunc(cc), nil
-	}
-	cc := &cachedClient{key: key, value: v, ctx: ctx, inUse: 1}
+	cc := &cachedClient{key: key, value: v, ctx: sdkCtx, inUse: 1}
 	c.byKey[key] = c.lru.PushFront(cc)
 	evicted := c.evictLocked()
 	c.mu.Unlock()

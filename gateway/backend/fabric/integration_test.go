@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -535,4 +536,64 @@ func TestIntegrationEnrollAgain(t *testing.T) {
 			t.Errorf("evaluate as %+v: %v", c, err)
 		}
 	}
+}
+
+// TestIntegrationThroughput measures non-conflicting submissions in
+// parallel (RegisterAgency of distinct agencies by one clerk) when
+// HONGSHAN_FABRIC_BENCH=1: transactions per second and latency quantiles.
+func TestIntegrationThroughput(t *testing.T) {
+	profile := fabricProfile(t)
+	if os.Getenv("HONGSHAN_FABRIC_BENCH") != "1" {
+		t.Skip("set HONGSHAN_FABRIC_BENCH=1 to measure throughput")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	b, err := Open(ctx, WithProfile(profile), WithWalletDir(filepath.Join(t.TempDir(), "wallet")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	sci := backend.Caller{Name: fmt.Sprintf("it-sci-b%06d", rand.IntN(1_000_000)), Role: voucher.RoleSciTech}
+	if err := b.Enroll(ctx, sci); err != nil {
+		t.Fatal(err)
+	}
+	const total, inFlight = 400, 32
+	jobs := make(chan int, total)
+	for i := 0; i < total; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	type result struct {
+		took time.Duration
+		err  error
+	}
+	results := make(chan result, total)
+	base := rand.IntN(90_000_000)
+	t0 := time.Now()
+	for w := 0; w < inFlight; w++ {
+		go func() {
+			for i := range jobs {
+				raw, _ := json.Marshal(voucher.RegisterAgencyArgs{ID: uscc(fmt.Sprintf("%08d", base+i)), Name: "压测机构", Kind: voucher.KindServiceAgency})
+				s := time.Now()
+				_, err := b.Submit(ctx, sci, "RegisterAgency", raw)
+				results <- result{time.Since(s), err}
+			}
+		}()
+	}
+	var lat []time.Duration
+	for i := 0; i < total; i++ {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("submit: %v", r.err)
+			continue
+		}
+		lat = append(lat, r.took)
+	}
+	elapsed := time.Since(t0)
+	if len(lat) == 0 {
+		t.Fatal("nothing committed")
+	}
+	slices.Sort(lat)
+	t.Logf("%d submits, %d in flight: %.0f tx/s, p50 %s, p99 %s, max %s", len(lat), inFlight,
+		float64(len(lat))/elapsed.Seconds(), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
 }

@@ -146,7 +146,7 @@ func (b *Backend) channelClient(ctx context.Context, caller backend.Caller) (*ch
 		return nil, nil, unavailable("channel client", errClosed)
 	default:
 	}
-	v, done, err := b.clients.acquire(clientKey(caller), func() (any, fab.ClientContext, error) {
+	v, done, err := b.clients.acquire(ctx, clientKey(caller), func() (any, fab.ClientContext, error) {
 		si, err := b.signingIdentity(ctx, caller)
 		if err != nil {
 			return nil, nil, err
@@ -162,6 +162,9 @@ func (b *Backend) channelClient(ctx context.Context, caller backend.Caller) (*ch
 		return client, sdkCtx, nil
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, unavailable("channel client", err)
+		}
 		return nil, nil, err
 	}
 	return v.(*channel.Client), done, nil
