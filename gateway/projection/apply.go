@@ -124,7 +124,12 @@ func (w *writer) event(ev *voucher.Event) error {
 		if err := w.voucher(v); err != nil {
 			return err
 		}
-		step := voucher.HistoryItem{TxID: ev.TxID, At: ev.At, Action: ev.Type, Actor: ev.Actor, Status: v.Status}
+		// The contract's action name, as GetVoucherHistory reports it.
+		action := v.LastAction
+		if action == "" {
+			action = ev.Type
+		}
+		step := voucher.HistoryItem{TxID: ev.TxID, At: ev.At, Action: action, Actor: ev.Actor, Status: v.Status}
 		if err := w.appendHistory(v.ID, step); err != nil {
 			return err
 		}

@@ -61,7 +61,8 @@ var (
 
 // Store is the read model. It is safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db   *bolt.DB
+	path string
 
 	mu      sync.Mutex
 	next    uint64        // checkpoint: the next block to apply
@@ -77,14 +78,18 @@ type Store struct {
 // Open opens (or creates) the read model at path. A read model written by
 // another schema version is emptied, to be rebuilt from the ledger.
 func Open(path string) (*Store, error) {
+	if _, err := prepareUnsynced(path); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      openTimeout,
 		FreelistType: bolt.FreelistMapType,
+		NoSync:       true, // derived data: see durability.go
 	})
 	if err != nil {
 		return nil, fmt.Errorf("projection: open %s: %w", path, err)
 	}
-	s := &Store{db: db, changed: make(chan struct{}), closed: make(chan struct{})}
+	s := &Store{db: db, path: path, changed: make(chan struct{}), closed: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if m := tx.Bucket(bucketMeta); m != nil && string(m.Get(metaSchema)) != schemaVersion {
 			for _, name := range allBuckets {
@@ -125,7 +130,11 @@ func readCheckpoint(tx *bolt.Tx) (next uint64, hash string) {
 // Close closes the database and wakes every WaitFor with ErrClosed.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
-	return s.db.Close()
+	syncErr := closeUnsynced(s.path, s.db.Sync)
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	return syncErr
 }
 
 // Follow applies b's blocks from the checkpoint on until ctx ends, then

@@ -156,8 +156,8 @@ func TestQueriesAfterScenario(t *testing.T) {
 	if err != nil || len(hist) != 2 {
 		t.Fatalf("VoucherHistory(va1) = %+v %v", hist, err)
 	}
-	if hist[0].Action != voucher.EventVoucherIssued || hist[0].Status != voucher.StatusIssued ||
-		hist[1] != (voucher.HistoryItem{TxID: sc.redeemTxID, At: hist[1].At, Action: voucher.EventRedemptionRequested, Actor: "someone@HongshanEmbeddedMSP", Status: voucher.StatusRedemptionRequested}) {
+	if hist[0].Action != "Claim" || hist[0].Status != voucher.StatusIssued ||
+		hist[1] != (voucher.HistoryItem{TxID: sc.redeemTxID, At: hist[1].At, Action: "Redeem", Actor: "someone@HongshanEmbeddedMSP", Status: voucher.StatusRedemptionRequested}) {
 		t.Fatalf("VoucherHistory(va1) = %+v", hist)
 	}
 	if h, err := s.VoucherHistory("nope"); err != nil || h == nil || len(h) != 0 {
