@@ -55,7 +55,7 @@ func (g *globalFlags) register(fs *flag.FlagSet) {
 }
 
 func (g *globalFlags) check() error {
-	if g.output != formatTable && g.output != formatJSON {
+	if g.output != formatTable && g.output != formatJSON && !fileFormat(g.output) {
 		return fmt.Errorf("-o must be table or json, not %q", g.output)
 	}
 	if g.timeout <= 0 {

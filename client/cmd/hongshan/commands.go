@@ -59,6 +59,7 @@ func commands() []*command {
 		{name: "ledger", summary: "Ledger integrity", subs: []*command{
 			{name: "verify", summary: "Recompute the ledger's hash chain (财政局, auditor); exit 1 if broken", run: ledgerVerifyCmd},
 		}},
+		reportCommand(),
 	}
 }
 
