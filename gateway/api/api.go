@@ -68,6 +68,7 @@ type API struct {
 	engine     *gin.Engine
 	verifySem  chan struct{}
 	cfg        config
+	console    *consoleAuth
 }
 
 type config struct {
@@ -83,6 +84,7 @@ type config struct {
 	now                func() time.Time
 	readyProbeTimeout  time.Duration
 	verifyConcurrently int
+	sessionOpts        []auth.SessionOption
 }
 
 // Option configures the API.
@@ -123,7 +125,8 @@ func WithRoutes(mount func(*Router)) Option {
 // /v1 that match no API route.
 func WithConsole(h http.Handler) Option { return func(c *config) { c.console = h } }
 
-// WithClock sets the clock of idempotency expiry (tests).
+// WithClock sets the clock of idempotency expiry, console sessions and
+// sign-in throttling (tests).
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // New builds the API and starts its idempotency writer; Close stops it.
@@ -158,6 +161,7 @@ func New(deps Deps, opts ...Option) (*API, error) {
 		return nil, fmt.Errorf("api: metrics: %w", err)
 	}
 	a.metrics = m
+	a.console = newConsoleAuth(cfg)
 	idem, err := openIdempotency(deps.DB, cfg.idemTTL, cfg.idemMaxEntries, cfg.now, cfg.log)
 	if err != nil {
 		return nil, err
@@ -316,6 +320,7 @@ func (a *API) routes() *gin.Engine {
 	a.handle(v1, http.MethodPost, "/vouchers/:id/reimburse", finance, a.reimburse, limit, true)
 	a.handle(v1, http.MethodPost, "/vouchers/:id/reject", finance, a.voucherReason("Reject"), limit, true)
 	a.handle(v1, http.MethodPost, "/vouchers/:id/revoke", sciTech, a.voucherReason("Revoke"), limit, true)
+	a.consoleRoutes(v1, limit)
 
 	ext := &Router{a: a, g: v1, taken: map[string]bool{}}
 	for _, mount := range a.cfg.extensions {

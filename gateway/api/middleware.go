@@ -148,9 +148,10 @@ func limitBody(n int64) gin.HandlerFunc {
 	}
 }
 
-// authenticate requires a valid credential: 401 UNAUTHENTICATED otherwise.
+// authenticate requires a valid credential (bearer token or session
+// cookie, see credential): 401 UNAUTHENTICATED otherwise.
 func (a *API) authenticate(c *gin.Context) {
-	p, err := a.principals.AuthenticateRequest(c.Request)
+	p, err := a.credential(c)
 	if err != nil {
 		if voucher.CodeOf(err) == auth.CodeUnauthenticated {
 			c.Header("WWW-Authenticate", `Bearer realm="hongshan"`)

@@ -50,6 +50,7 @@ var codeTable = map[voucher.Code]codeInfo{
 	voucher.CodeAgencySuspended:     {http.StatusUnprocessableEntity, "Agency suspended"},
 	voucher.CodeAmountMismatch:      {http.StatusUnprocessableEntity, "Amount mismatch"},
 	CodeIdempotencyKeyReused:        {http.StatusUnprocessableEntity, "Idempotency key reused"},
+	CodeRateLimited:                 {http.StatusTooManyRequests, "Too many requests"},
 	CodeUnavailable:                 {http.StatusServiceUnavailable, "Unavailable"},
 	voucher.CodeInternal:            {http.StatusInternalServerError, "Internal error"},
 }
