@@ -143,4 +143,30 @@ wait_chaincode_ready() {
       die "the chaincode does not answer on peer0.$org, see $LOG_DIR/chaincode.$org.log and $LOG_DIR/peer0.$org.log"
     }
   done
+  wait_peers_see_each_other
+}
+
+# gossip_peers_known ORG: how many other peers of the channel peer0.ORG knows
+# (its gossip membership gauge on the operations endpoint).
+gossip_peers_known() {
+  local org=$1
+  curl -sf --max-time 2 "http://127.0.0.1:$(v "HONGSHAN_$(U "$org")_PEER_OPS_PORT")/metrics" |
+    awk -v ch="$HONGSHAN_CHANNEL" '$1 == "gossip_membership_total_peers_known{channel=\"" ch "\"}" { print $2 }'
+}
+
+peer_sees_others() {
+  local known
+  known=$(gossip_peers_known "$1")
+  [[ -n $known ]] && ((known >= ${#PEER_ORGS[@]} - 1))
+}
+
+# wait_peers_see_each_other: every peer knows every other peer of the
+# channel through gossip, so service discovery (which the SDK uses to find
+# the endorsers both bureaus' policy needs) answers.
+wait_peers_see_each_other() {
+  local org
+  for org in "${PEER_ORGS[@]}"; do
+    poll "$HONGSHAN_WAIT_TIMEOUT" "peer0.$org to see the other peers through gossip" peer_sees_others "$org" ||
+      die "peer0.$org does not see the other peers through gossip, see $LOG_DIR/peer0.$org.log"
+  done
 }

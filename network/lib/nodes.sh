@@ -98,6 +98,12 @@ export CORE_PEER_GOSSIP_BOOTSTRAP=$addr
 export CORE_PEER_GOSSIP_EXTERNALENDPOINT=$addr
 export CORE_PEER_GOSSIP_USELEADERELECTION=false
 export CORE_PEER_GOSSIP_ORGLEADER=true
+# Peers of the two orgs find each other through the anchor peers. At join
+# time the other org's peer may not be on the channel yet, and gossip retries
+# only every reconnectInterval (default 25 s): service discovery then finds
+# no endorsers for the AND policy for ~30 s after up. 2 s also brings a
+# restarted peer back into the other's view quickly.
+export CORE_PEER_GOSSIP_RECONNECTINTERVAL=\${CORE_PEER_GOSSIP_RECONNECTINTERVAL:-2s}
 export CORE_PEER_LOCALMSPID=$(org_msp "$org")
 export CORE_PEER_MSPCONFIGPATH=$d/msp
 export CORE_PEER_TLS_ENABLED=true
