@@ -382,6 +382,7 @@ func (s *Service) opts() []Option {
 	cfg := s.cfg
 	return []Option{func(c *config) {
 		c.tempDir, c.maxExceptions, c.maxVoucherIDs, c.now = cfg.tempDir, cfg.maxExceptions, cfg.maxVoucherIDs, cfg.now
+		c.view = s.store.View
 	}}
 }
 

@@ -89,27 +89,32 @@ type joins struct {
 	certs, services *joinTable
 }
 
-// buildJoins reads every certification and service record once.
-func buildJoins(snap projection.Snapshot) (*joins, error) {
-	seed := maphash.MakeSeed()
-	j := &joins{certs: newJoinTable(seed), services: newJoinTable(seed)}
+// buildCertTable reads every certification once.
+func buildCertTable(snap projection.Snapshot, seed maphash.Seed) (*joinTable, error) {
+	t := newJoinTable(seed)
 	err := snap.ForEachCertification(func(c voucher.Certification) error {
-		j.certs.add(c.CertificateNo, c.RecordedAt, c.EnterpriseID)
+		t.add(c.CertificateNo, c.RecordedAt, c.EnterpriseID)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	j.certs.seal()
-	err = snap.ForEachServiceRecord(func(r voucher.ServiceRecord) error {
-		j.services.add(r.ID, r.RecordedAt, r.AgencyID+"\x00"+r.EnterpriseID)
+	t.seal()
+	return t, nil
+}
+
+// buildServiceTable reads every service record once.
+func buildServiceTable(snap projection.Snapshot, seed maphash.Seed) (*joinTable, error) {
+	t := newJoinTable(seed)
+	err := snap.ForEachServiceRecord(func(r voucher.ServiceRecord) error {
+		t.add(r.ID, r.RecordedAt, r.AgencyID+"\x00"+r.EnterpriseID)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	j.services.seal()
-	return j, nil
+	t.seal()
+	return t, nil
 }
 
 // suspect reports whether a voucher's links may be wrong: a record

@@ -174,23 +174,41 @@ func (b *builder) run(ctx context.Context) (*Reconciliation, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("report: caps: %w", err)
 	}
-	if b.lookup != nil {
-		var err error
-		if b.joins, err = buildJoins(b.snap); err != nil {
-			return nil, fmt.Errorf("report: certifications and service records: %w", err)
-		}
-	}
 	seed := maphash.MakeSeed()
 	b.certs = newDupIndex(seed, 1024)
 	b.refs = newDupIndex(seed, 1024)
-	err := b.snap.ForEachVoucher(func(v voucher.Voucher) error {
-		if b.ord%ctxCheckEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+	// With a second read transaction at the same height, the second core
+	// builds the service record table and then answers the voucher checks'
+	// point reads while this one decodes vouchers.
+	var h *helper
+	if b.lookup != nil && b.cfg.view != nil {
+		h = startHelper(b.cfg.view, seed, height, head)
+		defer h.stop()
+	}
+	if b.lookup != nil {
+		if err := b.buildJoins(seed, h); err != nil {
+			return nil, fmt.Errorf("report: certifications and service records: %w", err)
 		}
-		return b.voucher(v)
-	})
+	}
+	var err error
+	if h != nil && h.lookup != nil {
+		own := b.lookup
+		b.lookup = h.lookup
+		err = b.scanPipelined(ctx)
+		b.lookup = own
+		if stopErr := h.stop(); err == nil {
+			err = stopErr
+		}
+	} else {
+		err = b.snap.ForEachVoucher(func(v voucher.Voucher) error {
+			if b.ord%ctxCheckEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			return b.voucher(v)
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("report: vouchers: %w", err)
 	}

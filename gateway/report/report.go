@@ -153,6 +153,7 @@ type config struct {
 	maxExceptions int
 	maxVoucherIDs int
 	now           func() time.Time
+	view          ViewFunc
 	// Service only.
 	maxConcurrent   int
 	maxPaymentBytes int64
@@ -172,6 +173,16 @@ func WithMaxExceptions(n int) Option { return func(c *config) { c.maxExceptions 
 
 // WithMaxVoucherIDs bounds the voucher ids one exception lists (at least 1).
 func WithMaxVoucherIDs(n int) Option { return func(c *config) { c.maxVoucherIDs = max(n, 1) } }
+
+// ViewFunc opens a read transaction of the read model, as
+// projection.Store.View does.
+type ViewFunc func(fn func(projection.Snapshot) error) error
+
+// WithParallelView lets a report use a second core: view opens a second
+// read transaction of the same store (pass projection.Store.View), used
+// only when it sees the same block height as the snapshot the report was
+// given. The Service always does this.
+func WithParallelView(view ViewFunc) Option { return func(c *config) { c.view = view } }
 
 // WithClock replaces the clock that stamps GeneratedAt.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }

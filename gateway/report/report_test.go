@@ -501,3 +501,107 @@ func TestMoneyIsExact(t *testing.T) {
 }
 
 func newSeed() maphash.Seed { return maphash.MakeSeed() }
+
+// reconcileWith computes a report of the world with options, failing the
+// test on error.
+func reconcileWith(t *testing.T, w *world, q Query, opts ...Option) (*Reconciliation, error) {
+	t.Helper()
+	w.commit()
+	var rec *Reconciliation
+	err := w.store.View(func(snap projection.Snapshot) error {
+		var err error
+		rec, err = Reconcile(context.Background(), snap, q, append([]Option{WithTempDir(t.TempDir())}, opts...)...)
+		return err
+	})
+	if rec != nil {
+		t.Cleanup(func() { _ = rec.Close() })
+	}
+	return rec, err
+}
+
+func TestParallelViewGivesTheSameReport(t *testing.T) {
+	w := newWorld(t)
+	_, err := synth.Generate(synth.Config{Agencies: 30, Vouchers: 4000, Seed: 3, AnomalyEvery: 40}, func(b backend.Block) error {
+		if b.Number == 0 {
+			return nil
+		}
+		return w.store.Apply(b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := reconcileWith(t, w, Query{Period: PeriodAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := 0
+	together, err := reconcileWith(t, w, Query{Period: PeriodAll}, WithParallelView(func(fn func(projection.Snapshot) error) error {
+		views++
+		return w.store.View(fn)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if views != 1 || alone.Digest != together.Digest || len(exceptionsOf(t, alone)) == 0 {
+		t.Errorf("views %d; digests %s and %s; %d exceptions", views, alone.Digest, together.Digest, len(exceptionsOf(t, alone)))
+	}
+	// A second view at another height is not used.
+	other, err := reconcileWith(t, w, Query{Period: PeriodAll}, WithParallelView(func(fn func(projection.Snapshot) error) error {
+		return fn(&fakeSnapshot{})
+	}))
+	if err != nil || other.Digest != alone.Digest {
+		t.Errorf("with a view at another height: %v, digest %s", err, other.Digest)
+	}
+}
+
+// TestBlockedSecondViewIsAbandoned: bbolt may hold a new read transaction
+// back until the report's own one ends; the report must not wait for it.
+func TestBlockedSecondViewIsAbandoned(t *testing.T) {
+	p := plantEveryException(t)
+	unblock := make(chan struct{})
+	returned := make(chan error, 1)
+	done := make(chan *Reconciliation, 1)
+	go func() {
+		rec, err := reconcileWith(t, p.w, Query{Period: "2024"}, WithParallelView(func(fn func(projection.Snapshot) error) error {
+			<-unblock
+			err := p.w.store.View(fn)
+			returned <- err
+			return err
+		}))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rec
+	}()
+	select {
+	case rec := <-done:
+		if rec == nil || rec.ExceptionCounts[ExcDuplicateCertificate] != 2 {
+			t.Errorf("report %v", rec)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the report waited for a second view that could not begin")
+	}
+	close(unblock)
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Errorf("the abandoned view ended with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the abandoned view never ended")
+	}
+}
+
+func TestAFailingCheckStopsTheScan(t *testing.T) {
+	w := newWorld(t)
+	a := w.agency(1, "A")
+	for i := 0; i < 600; i++ {
+		w.plant(voucherSpec{agency: a, status: voucher.StatusIssued, amount: "20000000000000000.00"})
+	}
+	for _, opts := range [][]Option{nil, {WithParallelView(w.store.View)}} {
+		_, err := reconcileWith(t, w, Query{Period: "2024"}, opts...)
+		if !errors.Is(err, errOverflow) {
+			t.Errorf("with %d options: %v, want an overflow", len(opts), err)
+		}
+	}
+}

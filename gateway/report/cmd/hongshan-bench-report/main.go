@@ -47,6 +47,7 @@ type flags struct {
 	dir, period, formats, phase      string
 	format, cpuProfile               string
 	matchRows                        int
+	singleCore                       bool
 }
 
 func run() error {
@@ -58,6 +59,7 @@ func run() error {
 	flag.StringVar(&f.period, "period", report.PeriodAll, "report period")
 	flag.StringVar(&f.formats, "formats", "json,csv,xlsx", "formats to measure")
 	flag.IntVar(&f.matchRows, "match-rows", 100_000, "rows of the treasury file of the match measurement (0: skip)")
+	flag.BoolVar(&f.singleCore, "single-core", false, "compute the report in one read transaction on one goroutine (no second view)")
 	flag.StringVar(&f.phase, "phase", "", "internal: run one measurement in this process (report or match)")
 	flag.StringVar(&f.format, "format", "", "internal: the format of -phase")
 	flag.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of each measurement to this file (suffixed by phase and format)")
@@ -152,6 +154,9 @@ func spawn(self string, f flags, phase, format string) error {
 	if f.cpuProfile != "" {
 		args = append(args, "-cpuprofile", f.cpuProfile+"."+phase+"."+format)
 	}
+	if f.singleCore {
+		args = append(args, "-single-core")
+	}
 	cmd := exec.Command(self, args...) //nolint:gosec // re-runs this very binary (os.Executable) for one measurement
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -234,7 +239,11 @@ func measureReport(ctx context.Context, store *projection.Store, f flags) (resul
 	var rec *report.Reconciliation
 	err := store.View(func(snap projection.Snapshot) error {
 		var err error
-		rec, err = report.Reconcile(ctx, snap, report.Query{Period: f.period})
+		var opts []report.Option
+		if !f.singleCore {
+			opts = append(opts, report.WithParallelView(store.View))
+		}
+		rec, err = report.Reconcile(ctx, snap, report.Query{Period: f.period}, opts...)
 		return err
 	})
 	if err != nil {
