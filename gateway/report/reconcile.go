@@ -183,7 +183,7 @@ func (b *builder) run(ctx context.Context) (*Reconciliation, error) {
 	var h *helper
 	if b.lookup != nil && b.cfg.view != nil {
 		h = startHelper(b.cfg.view, seed, height, head)
-		defer h.stop()
+		defer func() { _ = h.stop() }() // the error is taken below on the normal path
 	}
 	if b.lookup != nil {
 		if err := b.buildJoins(seed, h); err != nil {
