@@ -88,8 +88,25 @@ type importRowError struct {
 	EnterpriseID  string `json:"enterprise_id,omitempty"`
 	Field         string `json:"field,omitempty"`
 	Code          string `json:"code"`
-	Detail        string `json:"detail"`
+	// Reason is a stable word for what is wrong, so a client can say it
+	// in its own language: invalid, required, year_mismatch, future,
+	// duplicate_in_file (OtherLine names the first line),
+	// conflicts_with_ledger, internal.
+	Reason    string `json:"reason"`
+	OtherLine int    `json:"other_line,omitempty"`
+	Detail    string `json:"detail"`
 }
+
+// The reasons of importRowError.
+const (
+	reasonInvalid         = "invalid"
+	reasonRequired        = "required"
+	reasonYearMismatch    = "year_mismatch"
+	reasonFuture          = "future"
+	reasonDuplicateInFile = "duplicate_in_file"
+	reasonConflicts       = "conflicts_with_ledger"
+	reasonInternal        = "internal"
+)
 
 // importRowResult is what became of one row of an accepted list.
 type importRowResult struct {
@@ -309,53 +326,76 @@ func (a *API) checkImport(rows []importRow, now time.Time) []importRowError {
 	for i := range rows {
 		r := &rows[i]
 		x := r.args
-		fail := func(field string, code voucher.Code, format string, args ...any) {
+		fail := func(field, reason string, code voucher.Code, other int, format string, args ...any) {
 			errs = append(errs, importRowError{Line: r.line, CertificateNo: clip(x.CertificateNo), EnterpriseID: clip(x.EnterpriseID),
-				Field: field, Code: string(code), Detail: fmt.Sprintf(format, args...)})
+				Field: field, Code: string(code), Reason: reason, OtherLine: other, Detail: fmt.Sprintf(format, args...)})
+		}
+		invalid := func(field, reason, format string, args ...any) {
+			fail(field, reason, voucher.CodeInvalidArgument, 0, format, args...)
+		}
+		if x.EnterpriseID == "" {
+			invalid("enterprise_id", reasonRequired, "enterprise_id is required")
+			continue
 		}
 		if err := voucher.ValidateUSCC(x.EnterpriseID); err != nil {
-			fail("enterprise_id", voucher.CodeInvalidArgument, "enterprise_id: %s", messageOf(err))
+			invalid("enterprise_id", reasonInvalid, "enterprise_id: %s", messageOf(err))
+			continue
+		}
+		if x.EnterpriseName == "" {
+			invalid("enterprise_name", reasonRequired, "enterprise_name is required")
 			continue
 		}
 		if msg := checkName(x.EnterpriseName); msg != "" {
-			fail("enterprise_name", voucher.CodeInvalidArgument, "enterprise_name %s", msg)
+			invalid("enterprise_name", reasonInvalid, "enterprise_name %s", msg)
+			continue
+		}
+		if x.CertificateNo == "" {
+			invalid("certificate_no", reasonRequired, "certificate_no is required")
 			continue
 		}
 		year, err := voucher.ValidateCertificateNo(x.CertificateNo)
 		if err != nil {
-			fail("certificate_no", voucher.CodeInvalidArgument, "certificate_no: %s", messageOf(err))
+			invalid("certificate_no", reasonInvalid, "certificate_no: %s", messageOf(err))
+			continue
+		}
+		if x.IssuedOn == "" {
+			invalid("issued_on", reasonRequired, "issued_on is required")
 			continue
 		}
 		if _, err := voucher.ParseDate("issued_on", x.IssuedOn); err != nil {
-			fail("issued_on", voucher.CodeInvalidArgument, "%s", messageOf(err))
+			invalid("issued_on", reasonInvalid, "%s", messageOf(err))
 			continue
 		}
 		if x.IssuedOn[:4] != year {
-			fail("issued_on", voucher.CodeInvalidArgument, "certificate %s is of year %s but issued_on is %s", x.CertificateNo, year, x.IssuedOn)
+			invalid("issued_on", reasonYearMismatch, "certificate %s is of year %s but issued_on is %s", x.CertificateNo, year, x.IssuedOn)
 			continue
 		}
 		if x.IssuedOn > today {
-			fail("issued_on", voucher.CodeInvalidArgument, "issued_on %s is in the future", x.IssuedOn)
+			invalid("issued_on", reasonFuture, "issued_on %s is in the future", x.IssuedOn)
+			continue
+		}
+		if x.Kind == "" {
+			invalid("kind", reasonRequired, "kind is required")
 			continue
 		}
 		if x.Kind != voucher.CertFirst && x.Kind != voucher.CertRenewal {
-			fail("kind", voucher.CodeInvalidArgument, "kind %q must be first (首次认定) or renewal (重新认定)", clip(x.Kind))
+			invalid("kind", reasonInvalid, "kind %q must be first (首次认定) or renewal (重新认定)", clip(x.Kind))
 			continue
 		}
 		if first, dup := certLine[x.CertificateNo]; dup {
-			fail("certificate_no", voucher.CodeInvalidArgument, "certificate %s is also on line %d", x.CertificateNo, first)
+			fail("certificate_no", reasonDuplicateInFile, voucher.CodeInvalidArgument, first, "certificate %s is also on line %d", x.CertificateNo, first)
 			continue
 		}
 		certLine[x.CertificateNo] = r.line
 		entKey := x.EnterpriseID + "|" + year
 		if first, dup := entLine[entKey]; dup {
-			fail("enterprise_id", voucher.CodeInvalidArgument, "enterprise %s is also on line %d for %s", x.EnterpriseID, first, year)
+			fail("enterprise_id", reasonDuplicateInFile, voucher.CodeInvalidArgument, first, "enterprise %s is also on line %d for %s", x.EnterpriseID, first, year)
 			continue
 		}
 		entLine[entKey] = r.line
 		held, found, err := a.reads.Certification(x.CertificateNo)
 		if err != nil {
-			fail("", voucher.CodeInternal, "the read model could not be searched; retry")
+			fail("", reasonInternal, voucher.CodeInternal, 0, "the read model could not be searched; retry")
 			continue
 		}
 		if found {
@@ -364,19 +404,17 @@ func (a *API) checkImport(rows []importRow, now time.Time) []importRowError {
 				r.already = true
 				continue
 			}
-			fail("certificate_no", voucher.CodeAlreadyExists, "certificate %s is already recorded for %s (%s, issued %s, %s)",
+			fail("certificate_no", reasonConflicts, voucher.CodeAlreadyExists, 0, "certificate %s is already recorded for %s (%s, issued %s, %s)",
 				x.CertificateNo, held.EnterpriseID, clip(held.EnterpriseName), held.IssuedOn, held.Kind)
 		}
 	}
 	return errs
 }
 
-// checkName applies the contract's rule for enterprise_name; "" is fine.
+// checkName applies the contract's rule for a non-empty enterprise_name;
+// "" is fine.
 func checkName(s string) string {
-	switch {
-	case s == "":
-		return "is required"
-	case utf8.RuneCountInString(s) > maxEnterpriseNameRunes:
+	if utf8.RuneCountInString(s) > maxEnterpriseNameRunes {
 		return fmt.Sprintf("is over %d characters", maxEnterpriseNameRunes)
 	}
 	for _, r := range s {

@@ -127,14 +127,18 @@ func TestImportBadRowRefusesTheWholeFile(t *testing.T) {
 		t.Fatalf("detail %q", p.Detail)
 	}
 	refusal := decode[importProblem](t, rec)
-	want := map[int]string{3: "enterprise_id", 4: "certificate_no", 5: "issued_on", 6: "kind", 7: "certificate_no",
-		8: "certificate_no", 9: "enterprise_name", 10: "issued_on", 11: "enterprise_id", 12: "issued_on"}
+	want := map[int][2]string{3: {"enterprise_id", "invalid"}, 4: {"certificate_no", "invalid"}, 5: {"issued_on", "year_mismatch"},
+		6: {"kind", "invalid"}, 7: {"certificate_no", "duplicate_in_file"}, 8: {"certificate_no", "conflicts_with_ledger"},
+		9: {"enterprise_name", "required"}, 10: {"issued_on", "future"}, 11: {"enterprise_id", "duplicate_in_file"}, 12: {"issued_on", "invalid"}}
 	if len(refusal.Errors) != len(want) {
 		t.Fatalf("%d row errors, want %d: %+v", len(refusal.Errors), len(want), refusal.Errors)
 	}
 	for _, e := range refusal.Errors {
-		if want[e.Line] != e.Field || e.Detail == "" {
-			t.Errorf("line %d: field %q (%s %s), want field %q", e.Line, e.Field, e.Code, e.Detail, want[e.Line])
+		if got := [2]string{e.Field, e.Reason}; want[e.Line] != got || e.Detail == "" {
+			t.Errorf("line %d: %v (%s %s), want %v", e.Line, got, e.Code, e.Detail, want[e.Line])
+		}
+		if (e.Line == 7 || e.Line == 11) && e.OtherLine != 2 {
+			t.Errorf("line %d: other_line %d, want 2", e.Line, e.OtherLine)
 		}
 		wantCode := string(voucher.CodeInvalidArgument)
 		if e.Line == 8 {

@@ -101,8 +101,9 @@ func (a *API) credential(c *gin.Context) (auth.Principal, error) {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 	default:
 		if !a.console.sessions.CheckCSRF(cookie.Value, r.Header.Get(HeaderCSRFToken)) {
-			return auth.Principal{}, Errorf(voucher.CodeForbidden,
-				"a change made with a session cookie needs the session's %s header", HeaderCSRFToken)
+			return auth.Principal{}, &voucher.Error{Code: voucher.CodeForbidden,
+				Message: "a change made with a session cookie needs the session's " + HeaderCSRFToken + " header",
+				Details: map[string]string{"reason": "csrf"}}
 		}
 	}
 	c.Set(ctxKeySession, cookie.Value)
@@ -297,7 +298,8 @@ func (a *API) setPassword(c *gin.Context, p auth.Principal) error {
 					return err
 				}
 				a.console.byName.Fail(name)
-				return Errorf(voucher.CodeForbidden, "the current password is wrong")
+				return &voucher.Error{Code: voucher.CodeForbidden, Message: "the current password is wrong",
+					Details: map[string]string{"reason": "current_password"}}
 			}
 		}
 	}

@@ -154,7 +154,9 @@ func TestSessionSignInCookieAndCSRF(t *testing.T) {
 	// A change by cookie without the CSRF token, or with a wrong one, is
 	// refused before it reaches the ledger.
 	reg := map[string]string{"id": agencyA, "name": "A", "kind": "incubator"}
-	wantProblem(t, b.do("POST", "/v1/agencies", reg, nil), http.StatusForbidden, voucher.CodeForbidden)
+	if p := wantProblem(t, b.do("POST", "/v1/agencies", reg, nil), http.StatusForbidden, voucher.CodeForbidden); p.Details["reason"] != "csrf" {
+		t.Fatalf("CSRF refusal without details.reason=csrf: %+v", p)
+	}
 	wantProblem(t, b.do("POST", "/v1/agencies", reg, map[string]string{HeaderCSRFToken: "forged"}), http.StatusForbidden, voucher.CodeForbidden)
 	other := &browser{h: h, remote: "192.0.2.11:40000"}
 	wantStatus(t, other.signIn("fin", "finance-password"), http.StatusCreated)
