@@ -24,7 +24,7 @@ const (
 	// Secure over TLS).
 	SessionCookie = "hongshan_session"
 	// HeaderCSRFToken carries the session's CSRF token on changes.
-	HeaderCSRFToken = "X-CSRF-Token"
+	HeaderCSRFToken = "X-CSRF-Token" //nolint:gosec // a header name, not a credential
 	// CodeRateLimited answers a sign-in (or password check) tried too
 	// often after failures: 429 with Retry-After.
 	CodeRateLimited voucher.Code = "RATE_LIMITED"
@@ -185,7 +185,9 @@ func (a *API) signInErr(c *gin.Context) error {
 		return err
 	}
 	c.Set(ctxKeyPrincipal, p) // for the access log line
-	http.SetCookie(c.Writer, &http.Cookie{
+	// Secure whenever the request came over TLS; the gateway serves plain
+	// HTTP on loopback only, where a Secure cookie would never be sent.
+	http.SetCookie(c.Writer, &http.Cookie{ //nolint:gosec // Secure is set over TLS, see above
 		Name: SessionCookie, Value: id, Path: "/",
 		MaxAge:   int(ca.sessions.MaxAge().Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request.TLS != nil,
@@ -246,7 +248,7 @@ func (a *API) signOut(c *gin.Context, _ auth.Principal) error {
 		return errNoSession
 	}
 	a.console.sessions.End(id)
-	http.SetCookie(c.Writer, &http.Cookie{
+	http.SetCookie(c.Writer, &http.Cookie{ //nolint:gosec // clears the cookie; Secure over TLS as when set
 		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request.TLS != nil,
 	})

@@ -25,6 +25,8 @@ func commands() []*command {
 				long: "Roles: scitech (科技局), finance (财政局), auditor (审计), agency (服务机构; needs --agency).\nThe token is printed once and stored by the gateway only as a hash."},
 			{name: "revoke", args: []string{"NAME"}, summary: "Revoke a principal's token", run: principalRevokeCmd},
 			{name: "list", summary: "List principals", run: principalListCmd},
+			{name: "passwd", args: []string{"NAME"}, summary: "Set a principal's web-console password (科技局 for anyone; anyone for itself)", run: principalPasswdCmd,
+				long: "The password is read from the first line of --password-file (- for standard input), never\nfrom the command line. Changing your own password once it is set needs --current-password-file."},
 		}},
 		{name: "agency", summary: "Register and manage service agencies and incubators", subs: []*command{
 			{name: "register", summary: "Register an agency (科技局)", run: agencyRegisterCmd},
