@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
@@ -11,12 +12,19 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// run is the committer: the only writer of the file. It takes everything
-// queued (up to maxBatch), commits it as one block and starts on the next
-// batch as soon as the fsync returns, so commits never wait on a timer and
-// the file sees one fsync'd write per batch instead of one per transaction.
+// syncDepth bounds the executed batches waiting for the syncer: the
+// committer runs at most this far ahead of the last fdatasync.
+const syncDepth = 4
+
+// run is the committer: the only writer of ledger.db and of the block log.
+// It takes everything queued (up to maxBatch), executes it as one block,
+// appends the block's record to the log, commits ledger.db without fsync and
+// hands the batch to the syncer, then starts on the next batch at once: the
+// next batch executes while the previous one's record is being fsync'd, and
+// sees its state because ledger.db's commit came first.
 func (l *Ledger) run() {
 	defer close(l.committerDone)
+	defer close(l.syncQ)
 	batch := make([]*request, 0, l.cfg.maxBatch)
 	for {
 		req, ok := <-l.queue
@@ -36,78 +44,170 @@ func (l *Ledger) run() {
 				break fill
 			}
 		}
-		l.commit(batch)
+		l.commit(slices.Clone(batch))
 		clear(batch)
 	}
 }
 
-// commit runs a batch's transactions in order inside one bbolt read-write
-// transaction, writes the block and commits with fsync, then answers every
-// waiter. Each transaction sees the writes of the accepted ones before it;
-// a rejected one leaves nothing behind, so the cap stays exact.
+// pending is an executed batch waiting for the fsync of its block (or, for a
+// batch without a block, of the blocks before it).
+type pending struct {
+	batch   []*request
+	results []result
+	start   time.Time
+	stats   batchStats // stats.Txs == 0: no block
+}
+
+func (p *pending) answer() {
+	for i, req := range p.batch {
+		req.done <- p.results[i]
+	}
+}
+
+func (p *pending) fail(err error) {
+	for i := range p.results {
+		p.results[i] = result{err: err}
+	}
+	p.answer()
+}
+
+// commit executes a batch's transactions in order inside one bbolt
+// read-write transaction (each sees the writes of the accepted ones before
+// it; a rejected one leaves nothing behind, so the cap stays exact), appends
+// the block to the log, commits ledger.db (no fsync) and queues the batch
+// for the syncer, which answers it once the log record is durable.
 func (l *Ledger) commit(batch []*request) {
-	start := time.Now()
-	results := make([]result, len(batch))
-	answer := func() {
-		for i, req := range batch {
-			req.done <- results[i]
-		}
-	}
-	failAll := func(err error) {
-		for i := range results {
-			results[i] = result{err: err}
-		}
-		answer()
-	}
+	p := &pending{batch: batch, results: make([]result, len(batch)), start: time.Now()}
 	if err := l.brokenErr(); err != nil {
-		failAll(err)
+		p.fail(err)
 		return
 	}
-
 	tx, err := l.db.Begin(true)
 	if err != nil {
 		l.fail(err)
-		failAll(errFailed(err))
+		p.fail(errFailed(err))
 		return
 	}
-	stats, err := l.runBatch(tx, batch, results)
+	stats, rec, err := l.runBatch(tx, batch, p.results)
+	if err == nil && stats.Txs > 0 && len(rec) > maxLogRecord {
+		err = fmt.Errorf("block %d of %d bytes is over the log's record limit", stats.Block, len(rec))
+	}
 	if err != nil {
 		_ = tx.Rollback()
 		l.fail(err)
-		failAll(errFailed(err))
+		p.fail(errFailed(err))
 		return
 	}
+	p.stats = stats
 	if stats.Txs == 0 { // every transaction was rejected or abandoned: no block
 		_ = tx.Rollback()
-		answer()
+		l.syncQ <- p
 		return
 	}
-	syncStart := time.Now()
-	if err := tx.Commit(); err != nil {
+	// The log record goes first, so that short of an OS crash the log is
+	// never behind ledger.db: recovery only ever replays forward.
+	framed := appendRecord(make([]byte, 0, logHeaderSize+len(rec)), rec)
+	end := l.log.end + int64(len(framed))
+	if err := tx.Bucket(bucketMeta).Put(metaLogEnd, encodeLogEnd(end)); err != nil {
+		_ = tx.Rollback()
 		l.fail(err)
-		failAll(errFailed(err))
+		p.fail(errFailed(err))
 		return
 	}
-	stats.Sync = time.Since(syncStart)
-	stats.Elapsed = time.Since(start)
+	if _, err := l.log.write(framed); err != nil {
+		_ = tx.Rollback()
+		l.fail(err)
+		p.fail(errFailed(err))
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		// The record is in the log: a reopen replays it. Its outcome is
+		// unknown to the callers, as the error says.
+		l.fail(err)
+		p.fail(errFailed(err))
+		return
+	}
+	l.tip = headRef{number: stats.Block, hash: stats.hash}
+	l.syncQ <- p
+}
 
+// syncLoop is the syncer: it takes every executed batch queued, makes the
+// log durable with one fdatasync (covering every record written before it
+// began), publishes the new head and only then answers the callers, in
+// order. A batch without a block needs no fsync of its own: the blocks
+// before it were queued (and so synced) before it.
+func (l *Ledger) syncLoop() {
+	defer close(l.syncerDone)
+	group := make([]*pending, 0, syncDepth)
+	for p := range l.syncQ {
+		group = append(group[:0], p)
+	drain:
+		for {
+			select {
+			case q, ok := <-l.syncQ:
+				if !ok {
+					break drain
+				}
+				group = append(group, q)
+			default:
+				break drain
+			}
+		}
+		l.syncGroup(group)
+		clear(group)
+	}
+}
+
+func (l *Ledger) syncGroup(group []*pending) {
+	if err := l.brokenErr(); err != nil {
+		for _, p := range group {
+			p.fail(err)
+		}
+		return
+	}
+	var syncTime time.Duration
+	if slices.ContainsFunc(group, func(p *pending) bool { return p.stats.Txs > 0 }) {
+		if l.cfg.beforeSync != nil {
+			l.cfg.beforeSync()
+		}
+		start := time.Now()
+		if err := l.log.sync(); err != nil {
+			l.fail(err)
+			for _, p := range group {
+				p.fail(errFailed(err))
+			}
+			return
+		}
+		syncTime = time.Since(start)
+	}
+	for _, p := range group {
+		if p.stats.Txs > 0 {
+			l.publish(p.stats.block, headRef{number: p.stats.Block, hash: p.stats.hash})
+			if l.cfg.observe != nil {
+				s := p.stats.CommitStats
+				s.Sync = syncTime
+				s.Elapsed = time.Since(p.start)
+				l.cfg.observe(s)
+			}
+		}
+		p.answer()
+	}
+	// The batches read and wrote scattered pages through the map.
+	l.touch(residentCheckEvery)
+}
+
+// publish makes a durable block visible: Info, Evaluate, streams.
+func (l *Ledger) publish(b backend.Block, head headRef) {
 	l.mu.Lock()
-	l.head = headRef{number: stats.Block, hash: stats.hash}
+	defer l.mu.Unlock()
+	l.head = head
 	if len(l.recent) == recentBlocks {
 		copy(l.recent, l.recent[1:])
 		l.recent = l.recent[:recentBlocks-1]
 	}
-	l.recent = append(l.recent, stats.block)
+	l.recent = append(l.recent, b)
 	close(l.commitCh)
 	l.commitCh = make(chan struct{})
-	l.mu.Unlock()
-
-	if l.cfg.observe != nil {
-		l.cfg.observe(stats.CommitStats)
-	}
-	answer()
-	// The batch read scattered pages through the map: check after each.
-	l.touch(residentCheckEvery)
 }
 
 type batchStats struct {
@@ -116,11 +216,11 @@ type batchStats struct {
 	block backend.Block // the block as streams deliver it
 }
 
-// runBatch executes the batch inside tx and stages the block. It fails only
-// on a storage error, which aborts the whole batch.
-func (l *Ledger) runBatch(tx *bolt.Tx, batch []*request, results []result) (batchStats, error) {
+// runBatch executes the batch inside tx and stages the block, returning its
+// record. It fails only on a storage error, which aborts the whole batch.
+func (l *Ledger) runBatch(tx *bolt.Tx, batch []*request, results []result) (batchStats, []byte, error) {
 	versions := tx.Bucket(bucketVersions)
-	number := l.head.number + 1
+	number := l.tip.number + 1
 	var (
 		txs    []blockTx
 		digest = newWritesDigest()
@@ -141,14 +241,8 @@ func (l *Ledger) runBatch(tx *bolt.Tx, batch []*request, results []result) (batc
 			stats.Rejected++
 			continue
 		}
-		for _, w := range c.sortedWrites() {
-			key := []byte(w.key)
-			err := versions.Put(versionKey(key, pos), encodeVersion(versionRec{
-				TxID: txID, Timestamp: ts.UnixNano(), IsDelete: w.w.isDelete, Value: w.w.value}))
-			if err != nil {
-				return stats, fmt.Errorf("write %q: %w", w.key, err)
-			}
-			digest.add(pos.Index, key, w.w.value, w.w.isDelete)
+		if err := putWrites(versions, digest, pos, txID, ts.UnixNano(), c.sortedWrites()); err != nil {
+			return stats, nil, err
 		}
 		txs = append(txs, blockTx{
 			TxID: txID, Fn: req.fn, Arg: req.arg,
@@ -159,10 +253,10 @@ func (l *Ledger) runBatch(tx *bolt.Tx, batch []*request, results []result) (batc
 	}
 	stats.Block, stats.Txs = number, len(txs)
 	if len(txs) == 0 {
-		return stats, nil
+		return stats, nil, nil
 	}
 	section := encodeTxs(nil, txs)
-	hdr := blockHeader{Number: number, PrevHash: l.head.hash, DataHash: sumSHA256(section), WritesHash: digest.digest()}
+	hdr := blockHeader{Number: number, PrevHash: l.tip.hash, DataHash: sumSHA256(section), WritesHash: digest.digest()}
 	stats.hash = hdr.hash()
 	stats.block = backend.Block{Number: number, Hash: hex.EncodeToString(stats.hash[:]), Txs: make([]backend.Tx, len(txs))}
 	for i, t := range txs {
@@ -171,15 +265,39 @@ func (l *Ledger) runBatch(tx *bolt.Tx, batch []*request, results []result) (batc
 			stats.block.Txs[i].Event = t.Event
 		}
 	}
+	rec := encodeBlock(hdr, section)
+	if err := putBlock(tx, number, rec, headRef{number: number, hash: stats.hash}); err != nil {
+		return stats, nil, err
+	}
+	return stats, rec, nil
+}
+
+// putWrites stores a transaction's writes as versions at pos and adds them
+// to the block's writes digest.
+func putWrites(versions *bolt.Bucket, digest *writesDigest, pos position, txID string, tsNS int64, writes []ownWrite) error {
+	for _, w := range writes {
+		key := []byte(w.key)
+		err := versions.Put(versionKey(key, pos), encodeVersion(versionRec{
+			TxID: txID, Timestamp: tsNS, IsDelete: w.w.isDelete, Value: w.w.value}))
+		if err != nil {
+			return fmt.Errorf("write %q: %w", w.key, err)
+		}
+		digest.add(pos.Index, key, w.w.value, w.w.isDelete)
+	}
+	return nil
+}
+
+// putBlock stores a block record and makes it the head.
+func putBlock(tx *bolt.Tx, number uint64, rec []byte, head headRef) error {
 	blocks := tx.Bucket(bucketBlocks)
 	blocks.FillPercent = 1 // append-only: fill every page before starting the next
-	if err := blocks.Put(blockKey(number), encodeBlock(hdr, section)); err != nil {
-		return stats, fmt.Errorf("write block %d: %w", number, err)
+	if err := blocks.Put(blockKey(number), rec); err != nil {
+		return fmt.Errorf("write block %d: %w", number, err)
 	}
-	if err := tx.Bucket(bucketMeta).Put(metaHead, headRef{number: number, hash: stats.hash}.encode()); err != nil {
-		return stats, fmt.Errorf("write head: %w", err)
+	if err := tx.Bucket(bucketMeta).Put(metaHead, head.encode()); err != nil {
+		return fmt.Errorf("write head: %w", err)
 	}
-	return stats, nil
+	return nil
 }
 
 // sequenceTime is the transaction's timestamp: the wall clock when the
@@ -193,8 +311,9 @@ func (l *Ledger) sequenceTime() time.Time {
 	return time.Unix(0, now).UTC()
 }
 
-// fail stops the ledger taking writes: after a failed commit (above all a
-// failed fsync) the file's state is unknown until it is reopened.
+// fail stops the ledger taking writes: after a failed write or fsync the
+// files' state is unknown until the ledger is reopened (which trusts the
+// log and replays it).
 func (l *Ledger) fail(err error) {
 	l.cfg.log.Error("embedded ledger commit failed; refusing writes until restart", "err", err)
 	l.mu.Lock()

@@ -1,7 +1,10 @@
 // Package embedded is the gateway's own ledger: the voucher contract runs
-// in-process over bbolt, every commit is a hash-chained block, concurrent
-// submissions are grouped into one fsync'd commit, and nothing is
-// acknowledged before its fsync. See docs/adr/0002-embedded-ledger-group-commit.md.
+// in-process, every commit is a hash-chained block appended to a block log
+// (the ledger of record, one fdatasync per group of blocks), bbolt holds the
+// multi-version state and block index materialised from it, concurrent
+// submissions are grouped into one block, the next block executes while the
+// previous one is being synced, and nothing is acknowledged before its
+// fsync. See docs/adr/0002-embedded-ledger-group-commit.md.
 package embedded
 
 import (
@@ -10,7 +13,9 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -46,6 +51,8 @@ var errClosed = fmt.Errorf("%w: embedded ledger closed", backend.ErrUnavailable)
 // Ledger is the embedded ledger. It is safe for concurrent use.
 type Ledger struct {
 	db  *bolt.DB
+	log *blockLog
+	dir string
 	cfg config
 
 	// closeMu orders Submit/Evaluate/Blocks against Close: they hold it
@@ -55,15 +62,18 @@ type Ledger struct {
 	closed        bool
 	queue         chan *request
 	committerDone chan struct{}
+	syncQ         chan *pending // executed batches, in order, for the syncer
+	syncerDone    chan struct{}
 	done          chan struct{} // closed by Close: ends streams and verifies
 	streams       sync.WaitGroup
 
 	mu       sync.Mutex
-	head     headRef
-	commitCh chan struct{} // closed and replaced on every commit
+	head     headRef       // the newest durable block: what Info, Evaluate, streams and Verify see
+	commitCh chan struct{} // closed and replaced whenever head moves
 	failed   error         // a failed commit; the ledger refuses writes after it
 
-	lastTS int64 // committer only: the last sequenced timestamp
+	tip    headRef // committer only: the newest executed block, perhaps not yet durable
+	lastTS int64   // committer only: the last sequenced timestamp
 
 	// recent holds the newest committed blocks (guarded by mu), so live
 	// streams take them from memory instead of reading them back.
@@ -145,65 +155,72 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Ledger, error) {
 		return nil, fmt.Errorf("embedded ledger: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
+	trusted, err := checkMarker(dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded ledger: %w", err)
+	}
+	lg, err := openBlockLog(filepath.Join(dir, LogFileName))
+	if err != nil {
+		return nil, fmt.Errorf("embedded ledger: %w", err)
+	}
+	if !trusted {
+		// ledger.db was written without fsync and not closed before the
+		// machine restarted: it may be torn. The log is the ledger of
+		// record; rebuild ledger.db from it.
+		if lg.alloc == 0 {
+			if _, err := os.Stat(path); err == nil {
+				_ = lg.close()
+				return nil, fmt.Errorf("embedded ledger: %s was not closed cleanly before a restart of the machine and %s is empty: cannot rebuild it",
+					path, LogFileName)
+			}
+		}
+		cfg.log.Warn("embedded ledger: ledger.db was not closed cleanly before the machine restarted; rebuilding it from "+LogFileName, "path", path)
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			_ = lg.close()
+			return nil, fmt.Errorf("embedded ledger: discard %s: %w", path, err)
+		}
+	}
+	// The marker (and the log's directory entry) are durable before the
+	// first unsynced write to ledger.db.
+	if err := writeMarker(dir); err != nil {
+		_ = lg.close()
+		return nil, fmt.Errorf("embedded ledger: %w", err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         5 * time.Second, // another process holds the file lock
 		InitialMmapSize: cfg.mmapSize,
 		FreelistType:    bolt.FreelistMapType,
+		// ledger.db is rebuilt from the log after an OS crash (marker.go),
+		// so its commits need no fsync: the log's fdatasync is the
+		// durability point.
+		NoSync:     true,
+		NoGrowSync: true,
 	})
 	if err != nil {
+		_ = lg.close()
 		return nil, fmt.Errorf("embedded ledger: open %s: %w", path, err)
 	}
 	l := &Ledger{
 		db:            db,
+		log:           lg,
+		dir:           dir,
 		cfg:           cfg,
 		queue:         make(chan *request, cfg.queueLen),
 		committerDone: make(chan struct{}),
+		syncQ:         make(chan *pending, syncDepth),
+		syncerDone:    make(chan struct{}),
 		done:          make(chan struct{}),
 		commitCh:      make(chan struct{}),
 	}
 	if err := l.init(); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("embedded ledger: %s: %w", path, err)
+		_ = lg.close()
+		return nil, fmt.Errorf("embedded ledger: %s: %w", dir, err)
 	}
 	cfg.log.Info("embedded ledger open", "path", path, "height", l.head.number+1)
 	go l.run()
+	go l.syncLoop()
 	return l, nil
-}
-
-// init creates the buckets and the genesis block of a new ledger, and loads
-// the head of an existing one.
-func (l *Ledger) init() error {
-	return l.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketVersions, bucketBlocks, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if rec := meta.Get(metaHead); rec != nil {
-			h, err := decodeHead(rec)
-			if err != nil {
-				return err
-			}
-			if last, _ := tx.Bucket(bucketBlocks).Cursor().Last(); last == nil || !bytes.Equal(last, blockKey(h.number)) {
-				return fmt.Errorf("%w: head names block %d, not the newest stored block", errCorrupt, h.number)
-			}
-			l.head = h
-			last, _ := l.readTimestamp(tx, h.number)
-			l.lastTS = last
-			return nil
-		}
-		if k, _ := tx.Bucket(bucketBlocks).Cursor().First(); k != nil {
-			return fmt.Errorf("%w: blocks without a head record", errCorrupt)
-		}
-		section := encodeTxs(nil, nil)
-		hdr := blockHeader{Number: 0, DataHash: sumSHA256(section), WritesHash: newWritesDigest().digest()}
-		if err := tx.Bucket(bucketBlocks).Put(blockKey(0), encodeBlock(hdr, section)); err != nil {
-			return err
-		}
-		l.head = headRef{number: 0, hash: hdr.hash()}
-		return meta.Put(metaHead, l.head.encode())
-	})
 }
 
 // readTimestamp returns the newest transaction timestamp up to block n, so
@@ -289,7 +306,13 @@ func (l *Ledger) Evaluate(ctx context.Context, caller backend.Caller, fn string,
 		return nil, fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	view := versionView{b: tx.Bucket(bucketVersions), pos: latest}
+	// Only durable blocks are visible: the committer may have executed
+	// (and written to ledger.db) blocks whose log record is not yet
+	// fsync'd; the multi-version state hides them by position.
+	l.mu.Lock()
+	pos := position{Block: l.head.number + 1}
+	l.mu.Unlock()
+	view := versionView{b: tx.Bucket(bucketVersions), pos: pos}
 	c := newTxContext(view, false, newTxID(), time.Now().UTC(), identityOf(caller))
 	return l.invoke(c, fn, arg)
 }
@@ -328,9 +351,31 @@ func (l *Ledger) Close() error {
 	l.closeMu.Unlock()
 	close(l.queue)
 	<-l.committerDone
+	<-l.syncerDone
 	close(l.done)
 	l.streams.Wait()
+	// A clean close leaves ledger.db durable and removes the marker, so
+	// the next open trusts it. After a failed commit the marker stays: the
+	// log, not ledger.db, is what a later open must trust.
+	var errs []error
+	clean := l.brokenErr() == nil
+	if err := l.db.Sync(); err != nil {
+		errs = append(errs, fmt.Errorf("sync %s: %w", FileName, err))
+		clean = false
+	}
 	if err := l.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close %s: %w", FileName, err))
+		clean = false
+	}
+	if err := l.log.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close %s: %w", LogFileName, err))
+	}
+	if clean {
+		if err := removeMarker(l.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("embedded ledger: close: %w", err)
 	}
 	return nil

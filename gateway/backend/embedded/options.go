@@ -46,6 +46,7 @@ type config struct {
 	invoke     Invoker
 	isReadOnly func(fn string) bool
 	observe    func(CommitStats)
+	beforeSync func() // tests: called by the syncer before each fdatasync
 }
 
 // Option configures Open.
@@ -122,6 +123,15 @@ func withInvoker(invoke Invoker, isReadOnly func(string) bool) Option {
 	return func(c *config) error {
 		c.invoke = invoke
 		c.isReadOnly = isReadOnly
+		return nil
+	}
+}
+
+// withBeforeSync calls fn on the syncer before each fdatasync, for tests
+// that hold a block between execution and durability.
+func withBeforeSync(fn func()) Option {
+	return func(c *config) error {
+		c.beforeSync = fn
 		return nil
 	}
 }

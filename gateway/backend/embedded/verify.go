@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -32,11 +36,13 @@ const (
 	countTouchBytes  = 4 << 10
 )
 
-// Verify checks the whole ledger up to the head it finds when called:
+// Verify checks the whole ledger up to the newest durable block when called:
 //
 //  1. the hash chain: every block's number, data hash (over its stored
 //     transactions), writes hash, header hash and link to its predecessor,
-//     from genesis to the head record;
+//     from genesis to the head record; every block of blocks.log (the
+//     ledger of record) must be intact (its CRC) and byte for byte the block
+//     ledger.db holds;
 //  2. the replay: every transaction runs again through the contract, on the
 //     state as it was just before it, and must be accepted, emit the
 //     recorded event, and make exactly the versions stored at its position
@@ -55,15 +61,18 @@ const (
 // block to blame when there is one, and Detail; the error is for failures to
 // run the check at all (context ended, ledger closed, I/O).
 func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend.VerifyResult, error) {
-	var head headRef
-	if err := l.db.View(func(tx *bolt.Tx) error {
-		h, err := decodeHead(tx.Bucket(bucketMeta).Get(metaHead))
-		head = h
-		return err
-	}); err != nil {
-		return backend.VerifyResult{}, fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
+	if l.isClosed() {
+		return backend.VerifyResult{}, errClosed
 	}
+	l.mu.Lock()
+	head := l.head // the newest durable block
+	l.mu.Unlock()
 	res := backend.VerifyResult{Height: head.number + 1, HeadHash: hex.EncodeToString(head.hash[:])}
+	logFile, err := os.Open(filepath.Join(l.dir, LogFileName))
+	if err != nil {
+		return res, fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
+	}
+	defer func() { _ = logFile.Close() }()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -75,7 +84,7 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		}
 	}()
 
-	v := &verifier{l: l, head: head, minBad: math.MaxUint64, replayed: make([]uint32, head.number+1)}
+	v := &verifier{l: l, head: head, log: newLogReader(logFile, 0), minBad: math.MaxUint64, replayed: make([]uint32, head.number+1)}
 	jobs := make(chan verifyJob, verifyQueue)
 	doneBlocks := make(chan uint64, verifyQueue)
 	var readErr error
@@ -157,6 +166,7 @@ func (l *Ledger) isClosed() bool {
 type verifier struct {
 	l    *Ledger
 	head headRef
+	log  *logReader // blocks.log from its start; walkChain only
 
 	writes   atomic.Uint64 // state writes replayed
 	txs      atomic.Uint64 // transactions replayed
@@ -228,7 +238,24 @@ func (v *verifier) walkChain(ctx context.Context, jobs chan<- verifyJob) error {
 					return nil
 				}
 				read += len(rec)
-				hdr, section, err := splitBlock(bytes.Clone(rec))
+				// The log is the ledger of record: its record of block n
+				// must be intact and equal ledger.db's, which the checks
+				// below then hold to the chain.
+				logged, err := v.log.next()
+				switch {
+				case errors.Is(err, io.EOF):
+					v.bad(n, "missing from %s", LogFileName)
+					return nil
+				case errors.Is(err, errTorn):
+					v.bad(n, "%s: %v", LogFileName, err)
+					return nil
+				case err != nil:
+					return err
+				case !bytes.Equal(logged, rec):
+					v.bad(n, "%s's record differs from %s's", LogFileName, FileName)
+					return nil
+				}
+				hdr, section, err := splitBlock(logged)
 				if err != nil {
 					v.bad(n, "%v", err)
 					return nil

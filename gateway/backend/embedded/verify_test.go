@@ -38,16 +38,18 @@ func buildLedger(t *testing.T) string {
 	return dir
 }
 
-// cloneLedger copies a closed ledger's file into a new directory.
+// cloneLedger copies a closed ledger's files into a new directory.
 func cloneLedger(t *testing.T, dir string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := t.TempDir()
-	if err := os.WriteFile(filepath.Join(out, FileName), b, 0o600); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{FileName, LogFileName} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return out
 }
