@@ -31,6 +31,7 @@ import (
 	"github.com/hongshan-ledger/hongshan/gateway/backend/embedded"
 	"github.com/hongshan-ledger/hongshan/gateway/backend/fabric"
 	"github.com/hongshan-ledger/hongshan/gateway/projection"
+	"github.com/hongshan-ledger/hongshan/gateway/web"
 )
 
 // Files and directories inside the data directory.
@@ -200,14 +201,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	return nil
 }
 
-// newAPI builds the REST API over opened parts, with the reports mounted.
+// newAPI builds the REST API over opened parts, with the reports and the
+// web console mounted.
 func newAPI(cfg config, be backend.Backend, proj *projection.Store, principals *auth.Store, db *bolt.DB, log *slog.Logger) (*api.API, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return api.New(api.Deps{Backend: be, Reads: proj, Principals: principals, DB: db},
 		api.WithLogger(log), api.WithRegistry(reg), api.WithMaxBodyBytes(cfg.maxBodyBytes),
 		api.WithCommitTimeout(cfg.commitTimeout), api.WithIdempotency(cfg.idemTTL, cfg.idemMaxEntries),
-		api.WithLaneQueue(cfg.laneQueue), mountReports(proj, be))
+		api.WithLaneQueue(cfg.laneQueue), mountReports(proj, be), api.WithConsole(web.Handler()))
 }
 
 // openBackend opens the configured ledger.
