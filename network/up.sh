@@ -120,6 +120,7 @@ fresh() {
   # 5. the chaincode
   deploy_chaincode
   wait_chaincode_ready
+  wait_orderer_snapshots
   log "chaincode $HONGSHAN_CC_NAME answers on both peers"
 
   publish

@@ -105,7 +105,7 @@ EOF
       ElectionTick: 10
       HeartbeatTick: 1
       MaxInflightBlocks: 5
-      SnapshotIntervalSize: 16 MB
+      SnapshotIntervalSize: $HONGSHAN_RAFT_SNAPSHOT_INTERVAL
   Organizations:
   Policies:
     Readers:
@@ -197,6 +197,18 @@ wait_orderers_serving() {
   for n in "${ORDERERS[@]}"; do
     poll "$HONGSHAN_WAIT_TIMEOUT" "$n to serve $HONGSHAN_CHANNEL (raft leader)" orderer_serving "$n" ||
       die "$n does not serve the channel, see $LOG_DIR/$n.log"
+  done
+}
+
+# orderer_has_snapshot NAME: NAME's raft has taken a snapshot of the channel
+# (see HONGSHAN_RAFT_SNAPSHOT_INTERVAL in config.env for why it matters).
+orderer_has_snapshot() { compgen -G "$DATA_DIR/$1/etcdraft/snapshot/$HONGSHAN_CHANNEL/*.snap" >/dev/null; }
+
+wait_orderer_snapshots() {
+  local n
+  for n in "${ORDERERS[@]}"; do
+    poll "$HONGSHAN_WAIT_TIMEOUT" "$n to take a raft snapshot of $HONGSHAN_CHANNEL" orderer_has_snapshot "$n" ||
+      die "$n took no raft snapshot (HONGSHAN_RAFT_SNAPSHOT_INTERVAL=$HONGSHAN_RAFT_SNAPSHOT_INTERVAL), see $LOG_DIR/$n.log"
   done
 }
 

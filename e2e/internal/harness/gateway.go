@@ -204,6 +204,9 @@ func (g *Gateway) waitReady(ctx context.Context) error {
 // URL is the gateway's base URL.
 func (g *Gateway) URL() string { return "http://" + g.addr }
 
+// LogPath is the file that receives the gateway's output, across restarts.
+func (g *Gateway) LogPath() string { return g.cfg.LogPath }
+
 // DataDir is the gateway's data directory.
 func (g *Gateway) DataDir() string { return g.cfg.DataDir }
 

@@ -54,7 +54,8 @@ func (p RetryPolicy) Delay(attempt int, jitter float64) time.Duration {
 	return d/2 + time.Duration(float64(d/2)*jitter)
 }
 
-func jitter() float64 { return rand.Float64() }
+// jitter spreads retries apart; it needs no unpredictability.
+func jitter() float64 { return rand.Float64() } //nolint:gosec // backoff jitter, not a secret
 
 // asInvalid finds an *invalidTxError in err, through both standard and
 // github.com/pkg/errors wrapping (the SDK uses the latter).

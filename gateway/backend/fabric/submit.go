@@ -199,27 +199,80 @@ func (h *commitHandler) Handle(rc *invoke.RequestContext, cc *invoke.ClientConte
 		rc.Error = fmt.Errorf("create transaction %s: %w", txID, err)
 		return
 	}
-	if _, err := cc.Transactor.SendTransaction(tx); err != nil {
+	if err := broadcast(rc.Ctx, cc.Transactor, tx); err != nil {
 		rc.Error = fmt.Errorf("send transaction %s to the orderer: %w", txID, err)
 		return
 	}
-	select {
-	case st, ok := <-statusCh:
-		if !ok {
-			rc.Error = fmt.Errorf("event service closed before %s committed", txID)
+	resend := time.NewTimer(resendAfter)
+	defer resend.Stop()
+	for resends := 0; ; {
+		select {
+		case st, ok := <-statusCh:
+			if !ok {
+				rc.Error = fmt.Errorf("event service closed before %s committed", txID)
+				return
+			}
+			rc.Response.TxValidationCode = st.TxValidationCode
+			if st.TxValidationCode != peer.TxValidationCode_VALID {
+				rc.Error = &invalidTxError{TxID: txID, Code: st.TxValidationCode, Block: st.BlockNumber}
+				return
+			}
+			h.blockNumber = st.BlockNumber
+			if h.heights != nil {
+				h.lagging = h.heights.waitFor(rc.Ctx, st.BlockNumber+1, maxPeerLag)
+			}
+			return
+		case <-resend.C:
+			// An orderer acknowledged the transaction but no block holds it
+			// yet: a raft leader that stopped before cutting its batch
+			// loses what it had queued. Send the same envelope again.
+			if resends++; resends <= maxResends {
+				_ = broadcast(rc.Ctx, cc.Transactor, tx)
+				resend.Reset(resendAfter)
+			}
+		case <-rc.Ctx.Done():
+			rc.Error = fmt.Errorf("no commit event for %s: %w", txID, rc.Ctx.Err())
 			return
 		}
-		rc.Response.TxValidationCode = st.TxValidationCode
-		if st.TxValidationCode != peer.TxValidationCode_VALID {
-			rc.Error = &invalidTxError{TxID: txID, Code: st.TxValidationCode, Block: st.BlockNumber}
-			return
+	}
+}
+
+// Orderer faults. A Raft orderer set with one node down keeps ordering,
+// but for a few seconds after its leader stops every orderer refuses
+// transactions (SERVICE_UNAVAILABLE, "no Raft leader"), and a leader that
+// stops takes the transactions it queued but had not yet cut with it. So
+// the broadcast is retried for up to ordererRetryWindow, and repeated when
+// no commit event came within resendAfter. Both always send the same signed
+// envelope: if two copies reach blocks, the peers mark the later one
+// DUPLICATE_TXID, so the transaction commits at most once.
+const (
+	ordererRetryWindow = 15 * time.Second
+	ordererRetryMax    = time.Second
+	resendAfter        = 8 * time.Second
+	maxResends         = 2
+)
+
+// broadcast sends tx to an orderer (the SDK tries each in a random order),
+// retrying with backoff while all refuse, within ordererRetryWindow.
+func broadcast(ctx context.Context, transactor fab.Transactor, tx *fab.Transaction) error {
+	deadline := time.Now().Add(ordererRetryWindow)
+	wait := 100 * time.Millisecond
+	for {
+		_, err := transactor.SendTransaction(tx)
+		if err == nil {
+			return nil
 		}
-		h.blockNumber = st.BlockNumber
-		if h.heights != nil {
-			h.lagging = h.heights.waitFor(rc.Ctx, st.BlockNumber+1, maxPeerLag)
+		if time.Now().Add(wait).After(deadline) {
+			return err
 		}
-	case <-rc.Ctx.Done():
-		rc.Error = fmt.Errorf("no commit event for %s: %w", txID, rc.Ctx.Err())
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		wait = min(2*wait, ordererRetryMax)
 	}
 }
 
