@@ -52,6 +52,11 @@ export async function call(method, path, o = {}) {
   }
   if (res.status === 204) return null;
   const ct = res.headers.get('Content-Type') || '';
+  if (res.ok && o.file) {
+    const cd = res.headers.get('Content-Disposition') || '';
+    const m = /filename="?([^";]+)"?/.exec(cd);
+    return { blob: await res.blob(), filename: m ? m[1] : 'download' };
+  }
   if (!res.ok) {
     let problem = {};
     if (ct.includes('json')) {
@@ -69,6 +74,48 @@ export const get = (path, o) => call('GET', path, o);
 export const post = (path, json, o = {}) => call('POST', path, { ...o, json: json ?? {} });
 export const put = (path, json, o = {}) => call('PUT', path, { ...o, json });
 export const del = (path, o) => call('DELETE', path, o);
+
+// The gateway computes only a few reports at once and answers 503 to one
+// more: the console sends its report calls one after another, and retries a
+// busy answer a few times after the Retry-After it gave.
+const reportRetries = 4;
+const reportMaxWaitS = 5;
+let reportChain = Promise.resolve();
+
+/**
+ * report is call for the report routes: queued behind the console's other
+ * report calls, retried while the gateway is busy.
+ */
+export function report(method, path, o = {}) {
+  const run = async () => {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        // eslint-disable-next-line no-await-in-loop
+        return await call(method, path, o);
+      } catch (err) {
+        if (err.code !== 'UNAVAILABLE' || attempt >= reportRetries) throw err;
+        const waitS = Math.min(Number(err.problem.retry_after) || 1, reportMaxWaitS);
+        // eslint-disable-next-line no-await-in-loop
+        await new Promise((r) => { setTimeout(r, waitS * 1000); });
+      }
+    }
+  };
+  const p = reportChain.then(run, run);
+  reportChain = p.catch(() => {});
+  return p;
+}
+
+/** saveFile hands a downloaded blob to the browser as a file. */
+export function saveFile({ blob, filename }) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
 
 /** qs builds a query string from the non-empty entries of params. */
 export function qs(params) {

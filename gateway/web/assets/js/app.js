@@ -1,7 +1,7 @@
 // app.js — the console's shell: session, language, navigation by role.
 // Routes are hashes (#/section?key=value) so the gateway serves one page.
 
-import { h, clear, button, field, dialog, loading, errorNotice } from './dom.js';
+import { h, clear, button, field, dialog, loading, errorNotice, notice } from './dom.js';
 import { t, lang, setLang, roleText } from './i18n.js';
 import { get, put, del, setCsrf, whenSessionEnds, seg } from './api.js';
 import { policyPeriods, loadPolicy } from './views/common.js';
@@ -14,7 +14,8 @@ import * as auditor from './views/auditor.js';
 const byRole = { agency, finance, scitech, auditor };
 const root = document.getElementById('app');
 
-const state = { session: null, policy: null, message: '' };
+// flash is a message for the next render ("voucher paid"), shown once.
+const state = { session: null, policy: null, message: '', flash: '' };
 
 function parseHash() {
   const m = /^#\/([a-z-]*)(?:\?(.*))?$/.exec(window.location.hash);
@@ -106,8 +107,16 @@ function render() {
   const ctx = {
     session: state.session, policy: state.policy, periods: policyPeriods(state.policy), params, go,
     rerender: render,
-    reload: async () => { state.policy = await loadPolicy().catch(() => state.policy); render(); },
+    // done re-renders the section after a change, with a message; with
+    // policy it reads the policy again first.
+    done: async (message, o = {}) => {
+      if (o.policy) state.policy = await loadPolicy().catch(() => state.policy);
+      state.flash = message;
+      render();
+    },
   };
+  const flash = state.flash;
+  state.flash = '';
   const title = t(section.label);
   document.title = `${title} · ${t('app.title')}`;
   const main = h('main', { id: 'main', tabindex: '-1' }, h('h1', { class: 'page-title' }, title), loading());
@@ -132,7 +141,7 @@ function render() {
   } catch (err) {
     content = errorNotice(err);
   }
-  clear(main, h('h1', { class: 'page-title' }, title), content);
+  clear(main, h('h1', { class: 'page-title' }, title), flash ? notice('ok', flash) : null, content);
 }
 
 function focusMain() {

@@ -4,6 +4,7 @@
 
 import { s, h } from './dom.js';
 import { formatFen, ratio } from './format.js';
+import { lang } from './i18n.js';
 
 const W = 640;
 
@@ -18,10 +19,13 @@ function niceMax(maxFen) {
   return BigInt(Math.round(yuan)) * 100n;
 }
 
+/** shortYuan is an axis label: ¥1.5万 in Chinese, ¥15k in English. */
 function shortYuan(fen) {
   const yuan = Number(fen / 100n);
-  if (yuan >= 10000) return `¥${(yuan / 10000).toLocaleString('en-US', { maximumFractionDigits: 1 })}万`;
-  return `¥${yuan.toLocaleString('en-US')}`;
+  const fmt = (n) => n.toLocaleString('en-US', { maximumFractionDigits: 1 });
+  if (lang() === 'zh' && yuan >= 10000) return `¥${fmt(yuan / 10000)}万`;
+  if (lang() !== 'zh' && yuan >= 1000) return `¥${fmt(yuan / 1000)}k`;
+  return `¥${fmt(yuan)}`;
 }
 
 /**

@@ -42,33 +42,56 @@ export function ratio(part, whole) {
 
 const pad = (n) => String(n).padStart(2, '0');
 
-/** localDate is a Date as YYYY-MM-DD in the browser's time zone. */
-export function localDate(d) {
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+// The programme runs on Beijing time: the ledger dates a certificate,
+// a payment and "today" there, so the console does too, whatever the
+// PC's own time zone.
+const ZONE = 'Asia/Shanghai';
+let zoned = null;
+try {
+  zoned = new Intl.DateTimeFormat('en-GB', {
+    timeZone: ZONE, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  });
+} catch {
+  zoned = null; // no time zone data: fall back to the PC's own clock
 }
 
-/** today is the browser's date, YYYY-MM-DD. */
+function parts(d) {
+  if (!zoned) {
+    return { y: d.getFullYear(), m: pad(d.getMonth() + 1), d: pad(d.getDate()), hh: pad(d.getHours()), mm: pad(d.getMinutes()) };
+  }
+  const p = Object.fromEntries(zoned.formatToParts(d).map((x) => [x.type, x.value]));
+  return { y: p.year, m: p.month, d: p.day, hh: p.hour, mm: p.minute };
+}
+
+/** beijingDate is an instant's date in Beijing, YYYY-MM-DD. */
+export function beijingDate(d) {
+  const p = parts(d);
+  return `${p.y}-${p.m}-${p.d}`;
+}
+
+/** today is today's date in Beijing, YYYY-MM-DD. */
 export function today() {
-  return localDate(new Date());
+  return beijingDate(new Date());
 }
 
-/** date shows a date (kept) or an instant (its local date). */
+/** date shows a date (kept) or an instant (its date in Beijing). */
 export function date(s) {
   if (!s) return '';
   if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return s;
   const d = new Date(s);
-  return Number.isNaN(d.getTime()) ? String(s) : localDate(d);
+  return Number.isNaN(d.getTime()) ? String(s) : beijingDate(d);
 }
 
-/** dateTime shows an instant as YYYY-MM-DD HH:mm in the browser's time zone. */
+/** dateTime shows an instant as YYYY-MM-DD HH:mm, Beijing time. */
 export function dateTime(s) {
   if (!s) return '';
   const d = new Date(s);
   if (Number.isNaN(d.getTime())) return String(s);
-  return `${localDate(d)} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const p = parts(d);
+  return `${p.y}-${p.m}-${p.d} ${p.hh}:${p.mm}`;
 }
 
-/** thousands writes an integer count with separators. */
+/** count writes an integer count with separators. */
 export function count(n) {
   return String(n ?? 0).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }

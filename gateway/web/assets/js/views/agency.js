@@ -28,7 +28,7 @@ async function overview(ctx) {
         submit: t('voucher.redeem'), fields: [],
         onSubmit: () => post(`/v1/vouchers/${seg(v.id)}/redeem`, {}),
       });
-      if (done) ctx.rerender();
+      if (done) ctx.done(t('voucher.redeemed', { id: v.id }));
     },
   });
   return [
@@ -119,7 +119,7 @@ function claimForm(ctx) {
         button(t('nav.overview'), { kind: 'link', small: true, onClick: () => ctx.go('overview') })]);
     },
   });
-  return card(t('claim.title'), h('p', { class: 'intro' }, t('claim.intro')), f);
+  return card(t('claim.title'), h('p', { class: 'intro' }, t('claim.intro', { amount: money(ctx.policy?.unit_reward ?? '5000.00') })), f);
 }
 
 export const sections = [

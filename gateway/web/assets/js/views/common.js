@@ -3,9 +3,23 @@
 
 import { h, clear, card, field, button, table, notice, errorNotice, later, busy, dialog, form } from '../dom.js';
 import { t, statusText, actionText, exceptionText, matchText } from '../i18n.js';
-import { get, post, qs, seg, call } from '../api.js';
+import { get, post, qs, seg, report, saveFile } from '../api.js';
 import { money, parseFen, formatFen, ratio, date, dateTime, count, sumFen } from '../format.js';
 import { groupedBars } from '../charts.js';
+
+/**
+ * dataPeriod is the newest of periods in which any of the agencies has
+ * used its cap, else the newest period: what a person wants to see first.
+ */
+export function dataPeriod(periods, agencies) {
+  const used = new Set();
+  for (const a of agencies) {
+    for (const c of a.caps || []) {
+      if ((parseFen(c.used) ?? 0n) > 0n) used.add(c.period);
+    }
+  }
+  return periods.find((p) => used.has(p)) || periods[0];
+}
 
 /** policyPeriods lists the cap periods a person may pick, newest first. */
 export function policyPeriods(policy, extra = []) {
@@ -69,7 +83,7 @@ export function voucherTable(vouchers, { actions, showAgency, caption, empty } =
 /** timeline shows a voucher's history, oldest first. */
 export function timeline(items) {
   if (!items.length) return h('p', { class: 'empty' }, t('history.none'));
-  return h('ol', { class: 'timeline' }, items.map((it) => h('li', { class: `st-${it.status}` },
+  return h('ol', { class: 'timeline' }, items.map((it) => h('li', { class: `tl-${it.status}` },
     h('span', { class: 'dot', 'aria-hidden': 'true' }),
     h('div', { class: 'when' }, dateTime(it.at)),
     h('div', { class: 'what' }, h('strong', {}, actionText(it.action)), ' → ', statusBadge(it.status)),
@@ -86,7 +100,7 @@ export function voucherDetails(v) {
     [t('voucher.certificate'), v.certificate_no],
     [t('voucher.period'), periodText(v.period)],
     [t('voucher.amount'), money(v.amount)],
-    [t('voucher.issued'), dateTime(v.issued_at)],
+    [t('voucher.issuedAt'), dateTime(v.issued_at)],
     v.redemption_requested_at ? [t('voucher.redeemedAt'), dateTime(v.redemption_requested_at)] : null,
     v.payment_ref ? [t('voucher.paymentRef'), v.payment_ref] : null,
     v.paid_amount ? [t('voucher.paidAmount'), money(v.paid_amount)] : null,
@@ -114,7 +128,7 @@ export function voucherLookup(ctx) {
             fields: [field({ name: 'reason', label: t('common.reason'), required: true, type: 'textarea' })],
             onSubmit: (vals) => post(`/v1/vouchers/${seg(v.id)}/revoke`, { reason: vals.reason.trim() }),
           });
-          if (done) await show(v.id);
+          if (done) ctx.done(t('voucher.revoked', { id: v.id }));
         },
       })));
     }
@@ -161,12 +175,34 @@ export function verifySection() {
   return card(t('ledger.title'), h('p', { class: 'intro' }, t('ledger.intro')), h('div', { class: 'actions' }, btn), out);
 }
 
-/** downloadLinks are the reconciliation files of a period. */
+/**
+ * downloadLinks are the reconciliation files of a period: real links (so
+ * "save link as" works), whose click fetches the file through the report
+ * queue, so a busy gateway is retried and an error is shown in words.
+ */
 export function downloadLinks(period) {
-  const href = (format) => `/v1/reports/reconciliation${qs({ period, format })}`;
-  return h('div', { class: 'downloads' },
-    h('a', { class: 'btn secondary', href: href('csv'), download: '', 'data-format': 'csv' }, t('report.downloadCsv')),
-    h('a', { class: 'btn secondary', href: href('xlsx'), download: '', 'data-format': 'xlsx' }, t('report.downloadXlsx')));
+  const status = h('div', { class: 'form-status', 'aria-live': 'polite' });
+  const link = (format, label) => {
+    const href = `/v1/reports/reconciliation${qs({ period, format })}`;
+    const a = h('a', { class: 'btn secondary', href, download: '', 'data-format': format }, label);
+    a.addEventListener('click', async (ev) => {
+      ev.preventDefault();
+      if (a.getAttribute('aria-busy')) return;
+      a.setAttribute('aria-busy', 'true');
+      clear(status, h('span', { class: 'loading' }, t('report.preparing')));
+      try {
+        saveFile(await report('GET', href, { file: true }));
+        clear(status);
+      } catch (err) {
+        clear(status, errorNotice(err));
+      } finally {
+        a.removeAttribute('aria-busy');
+      }
+    });
+    return a;
+  };
+  return h('div', { class: 'downloads-box' },
+    h('div', { class: 'downloads' }, link('csv', t('report.downloadCsv')), link('xlsx', t('report.downloadXlsx'))), status);
 }
 
 /** issuedFen is every voucher issued in a report row, whatever became of it. */
@@ -186,7 +222,7 @@ export function trendChart(periods) {
     const paid = [];
     for (const p of ordered) {
       // eslint-disable-next-line no-await-in-loop
-      const rep = await get(`/v1/reports/reconciliation${qs({ period: p, format: 'json' })}`);
+      const rep = await report('GET', `/v1/reports/reconciliation${qs({ period: p, format: 'json' })}`);
       issued.push(issuedFen(rep.totals));
       paid.push(parseFen(rep.totals.reimbursed_amount) ?? 0n);
     }
@@ -205,7 +241,7 @@ export function trendChart(periods) {
  * totals, its agencies and its exceptions.
  */
 export function reportView(period) {
-  return later(get(`/v1/reports/reconciliation${qs({ period, format: 'json' })}`), (rep) => {
+  return later(report('GET', `/v1/reports/reconciliation${qs({ period, format: 'json' })}`), (rep) => {
     const tot = rep.totals;
     const exc = rep.exceptions || [];
     const excTotal = Object.values(rep.exception_counts || {}).reduce((a, b) => a + b, 0);
@@ -260,7 +296,7 @@ export function reportsSection(ctx) {
   const body = h('div', {});
   const periods = [...ctx.periods, 'all'];
   const sel = field({
-    name: 'period', label: t('report.period'), type: 'select', value: ctx.params.period || ctx.periods[0],
+    name: 'period', label: t('report.period'), type: 'select', value: ctx.params.period || 'all',
     options: periods.map((p) => [p, periodText(p)]),
   });
   const select = sel.querySelector('select');
@@ -285,7 +321,7 @@ export function treasuryUpload(ctx) {
     submit: t('treasury.match'),
     onSubmit: async (vals) => {
       clear(out);
-      const m = await call('POST', `/v1/reports/reconciliation/payments${qs({ period: vals.period, format: 'json' })}`,
+      const m = await report('POST', `/v1/reports/reconciliation/payments${qs({ period: vals.period, format: 'json' })}`,
         { body: vals.file, type: 'text/csv' });
       clear(out, matchView(m));
       return null;

@@ -19,14 +19,14 @@ async function queue(ctx) {
         submit: t('finance.reimburse'),
         fields: [
           field({ name: 'amount', label: t('finance.amount'), required: true, value: v.amount, pattern: '[0-9]{1,12}(\\.[0-9]{1,2})?', hint: t('finance.amountHint') }),
-          field({ name: 'payment_ref', label: t('voucher.paymentRef'), required: true, pattern: '[A-Za-z0-9][A-Za-z0-9_./\\-]{0,63}', hint: t('finance.refHint') }),
+          field({ name: 'payment_ref', label: t('voucher.paymentRef'), required: true, pattern: '[A-Za-z0-9][A-Za-z0-9_.\\/\\-]{0,63}', hint: t('finance.refHint') }),
           field({ name: 'paid_on', label: t('voucher.paidOn'), type: 'date', required: true, value: today() }),
         ],
         onSubmit: (vals) => post(`/v1/vouchers/${seg(v.id)}/reimburse`, {
           payment_ref: vals.payment_ref.trim(), amount: vals.amount.trim(), paid_on: vals.paid_on,
         }),
       });
-      if (done) ctx.rerender();
+      if (done) ctx.done(t('finance.reimbursed', { id: v.id, amount: money(done.paid_amount || v.amount) }));
     },
   });
   const reject = (v) => button(t('finance.reject'), {
@@ -37,7 +37,7 @@ async function queue(ctx) {
         fields: [field({ name: 'reason', label: t('common.reason'), required: true, type: 'textarea' })],
         onSubmit: (vals) => post(`/v1/vouchers/${seg(v.id)}/reject`, { reason: vals.reason.trim() }),
       });
-      if (done) ctx.rerender();
+      if (done) ctx.done(t('finance.rejected', { id: v.id }));
     },
   });
   const total = sumFen(...q.items.map((v) => v.amount));

@@ -8,14 +8,14 @@ import { t, kindText, roleText, importRowText, principalStatusText } from '../i1
 import { get, post, put, del, all, call, seg } from '../api.js';
 import { money, parseFen, date, dateTime, count } from '../format.js';
 import { capBars } from '../charts.js';
-import { periodText, voucherLookup } from './common.js';
+import { periodText, voucherLookup, dataPeriod } from './common.js';
 
 const USCC_PATTERN = '[0-9A-HJ-NPQRTUWXY]{18}';
 
 /** capChart draws every agency's use of its cap in one period. */
 export function capChart(ctx, agencies) {
   const box = h('div', {});
-  const sel = field({ name: 'cap_period', label: t('report.period'), type: 'select', value: ctx.periods[0], options: ctx.periods.map((p) => [p, periodText(p)]) });
+  const sel = field({ name: 'cap_period', label: t('report.period'), type: 'select', value: dataPeriod(ctx.periods, agencies), options: ctx.periods.map((p) => [p, periodText(p)]) });
   const select = sel.querySelector('select');
   const defaultLimit = parseFen(ctx.policy?.cap_per_agency) ?? 0n;
   const draw = () => {
@@ -47,11 +47,11 @@ async function agencies(ctx) {
           fields: [field({ name: 'reason', label: t('common.reason'), required: true, type: 'textarea' })],
           onSubmit: (vals) => post(`/v1/agencies/${seg(a.id)}/${suspend ? 'suspend' : 'reinstate'}`, { reason: vals.reason.trim() }),
         });
-        if (done) ctx.rerender();
+        if (done) ctx.done(t(suspend ? 'agency.suspended' : 'agency.reinstated', { name: a.name }));
       },
     });
   };
-  const p = ctx.periods[0];
+  const p = dataPeriod(ctx.periods, list.items);
   const register = form({
     fields: [
       field({ name: 'id', label: t('agency.id'), required: true, pattern: USCC_PATTERN, hint: t('hint.uscc'), attrs: { maxlength: 18 } }),
@@ -62,8 +62,8 @@ async function agencies(ctx) {
     submit: t('agency.register'),
     onSubmit: async (vals) => {
       const a = await post('/v1/agencies', { id: vals.id.trim(), name: vals.name.trim(), kind: vals.kind });
-      setTimeout(() => ctx.rerender(), 1200);
-      return notice('ok', t('agency.registered', { name: a.name }));
+      ctx.done(t('agency.registered', { name: a.name }));
+      return null;
     },
   });
   return [
@@ -179,8 +179,8 @@ async function policy(ctx) {
       };
       if (vals.stale_after_days) body.stale_after_days = Number(vals.stale_after_days);
       const np = await put('/v1/policy', body);
-      setTimeout(() => ctx.reload(), 1200);
-      return notice('ok', t('policy.done', { version: np.version }));
+      ctx.done(t('policy.done', { version: np.version }), { policy: true });
+      return null;
     },
   });
   return [card(t('policy.current'), facts), card(t('policy.setTitle'), h('p', { class: 'intro' }, t('policy.intro')), f)];
@@ -203,9 +203,9 @@ async function principals(ctx) {
   const revoke = async (p) => {
     const done = await dialog({
       title: t('users.revokeTitle', { name: p.name }), intro: t('users.revokeIntro'), submit: t('users.revoke'), kind: 'danger', fields: [],
-      onSubmit: () => del(`/v1/principals/${seg(p.name)}`),
+      onSubmit: async () => { await del(`/v1/principals/${seg(p.name)}`); return true; },
     });
-    if (done !== undefined) ctx.rerender();
+    if (done) ctx.done(t('users.revokedDone', { name: p.name }));
   };
   const created = h('div', { 'aria-live': 'polite' });
   const f = form({
