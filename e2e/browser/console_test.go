@@ -196,6 +196,7 @@ func TestConsole(t *testing.T) {
 	p.submit(`input[name="file"]`)
 	p.waitText(".notice.error", "未登记任何证书")
 	p.waitText("table", "统一社会信用代码格式不正确")
+	p.screenshot("scitech-import-refused")
 	good := header
 	for i := range s.enterprises {
 		good += fmt.Sprintf("%d,%s,乌鲁木齐%c科技有限公司,%s,2024/6/%d,首次认定\n", i+1, s.enterprises[i], []rune("甲乙丙")[i], s.certs[i], i+1)
@@ -205,6 +206,11 @@ func TestConsole(t *testing.T) {
 	p.waitText(".notice.ok", "导入完成：新登记 3 条")
 	p.waitText("table", "已登记")
 	p.screenshot("scitech-import")
+	p.section("#/users", "用户管理")
+	p.waitDone()
+	p.waitText("table", "tianshan.ops")
+	p.checkLabels("scitech users")
+	p.screenshot("scitech-users")
 	p.section("#/agencies", "服务机构")
 	p.waitDone()
 	p.screenshot("scitech-home")

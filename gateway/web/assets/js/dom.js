@@ -82,6 +82,7 @@ export function clear(el, ...children) {
  * and a hint is tied to it with aria-describedby.
  */
 export function field(o) {
+  if (o.type === 'date') return dateField(o);
   const id = o.id || uid(o.name || 'f');
   const hintId = o.hint ? `${id}-hint` : null;
   const input = o.type === 'select'
@@ -98,6 +99,25 @@ export function field(o) {
     h('label', { for: id }, o.label, o.required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null),
     input,
     o.hint ? h('small', { id: hintId, class: 'hint' }, o.hint) : null);
+}
+
+/**
+ * dateField is a date typed as 2024-11-20 whatever the browser's locale
+ * (a native date input shows the PC's format, e.g. 11/20/2024): a text
+ * input with the pattern, that turns 2024/11/20 or 2024.1.5 into the
+ * standard form as one leaves it.
+ */
+function dateField(o) {
+  const f = field({
+    ...o, type: 'text', pattern: '\\d{4}-\\d{2}-\\d{2}', hint: o.hint || t('hint.date'),
+    attrs: { placeholder: '2024-11-20', inputmode: 'numeric', maxlength: 10, ...o.attrs },
+  });
+  const input = f.querySelector('input');
+  input.addEventListener('change', () => {
+    const m = /^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$/.exec(input.value.trim());
+    if (m) input.value = `${m[1]}-${m[2].padStart(2, '0')}-${m[3].padStart(2, '0')}`;
+  });
+  return f;
 }
 
 /** button builds a button; kind is primary, secondary, danger or link. */

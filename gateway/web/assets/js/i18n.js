@@ -46,6 +46,7 @@ export const dictionaries = {
 
     'hint.uscc': '18 位，如 91650104MA78XXXXXX',
     'hint.cert': '如 GR202465000123',
+    'hint.date': '格式：2024-11-20',
 
     'period.year': '{year} 年度',
     'period.program': '整个政策期',
@@ -406,6 +407,7 @@ export const dictionaries = {
 
     'hint.uscc': '18 characters, e.g. 91650104MA78XXXXXX',
     'hint.cert': 'e.g. GR202465000123',
+    'hint.date': 'As 2024-11-20',
 
     'period.year': '{year}',
     'period.program': 'Whole programme',

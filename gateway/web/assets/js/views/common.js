@@ -332,14 +332,15 @@ export function treasuryUpload(ctx) {
 
 function matchView(m) {
   const sm = m.summary || {};
-  const ok = sm.matched === sm.file_rows && sm.ledger_only === 0 && sm.file_only === 0 && (sm.bad_rows || 0) === 0;
+  const mismatched = (sm.amount_mismatch || 0) + (sm.agency_mismatch || 0) + (sm.voucher_mismatch || 0) + (sm.ref_reused_on_ledger || 0);
+  const ok = sm.matched === sm.file_rows && sm.ledger_only === 0 && sm.file_only === 0 && (sm.bad_rows || 0) === 0 && mismatched === 0;
   return [
     notice(ok ? 'ok' : 'warn', ok ? t('treasury.allMatched', { n: count(sm.matched) }) : t('treasury.someDiffer')),
     h('div', { class: 'stats' },
       stat(t('treasury.matched'), count(sm.matched), money(sm.matched_amount), 'ok'),
       stat(t('treasury.ledgerOnly'), count(sm.ledger_only), money(sm.ledger_only_amount), sm.ledger_only ? 'warn' : ''),
       stat(t('treasury.fileOnly'), count(sm.file_only), money(sm.file_only_amount), sm.file_only ? 'warn' : ''),
-      stat(t('treasury.mismatch'), count((sm.amount_mismatch || 0) + (sm.agency_mismatch || 0) + (sm.voucher_mismatch || 0) + (sm.ref_reused_on_ledger || 0)), '', 'warn'),
+      stat(t('treasury.mismatch'), count(mismatched), '', mismatched ? 'warn' : ''),
       stat(t('treasury.badRows'), count(sm.bad_rows || 0), '', sm.bad_rows ? 'warn' : '')),
     (m.bad_rows || []).length ? table({
       caption: t('treasury.badRows'),
