@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 
 func findChromium() string {
 	if p := os.Getenv("HONGSHAN_CHROMIUM"); p != "" {
+		if st, err := os.Stat(p); err != nil || st.IsDir() {
+			return ""
+		}
 		return p
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"} {
@@ -59,7 +62,7 @@ func runMain(m *testing.M) int {
 	}
 	chromiumPath = findChromium()
 	if chromiumPath == "" {
-		msg := "no Chromium found (apt-get install -y chromium, or set HONGSHAN_CHROMIUM)"
+		msg := "no Chromium found: apt-get install -y chromium (Debian), or set HONGSHAN_CHROMIUM to the browser"
 		if os.Getenv("CI") == "true" {
 			fmt.Fprintln(os.Stderr, "e2e/browser: FAIL:", msg, "— CI=true, so the console test may not be skipped")
 			return 1
