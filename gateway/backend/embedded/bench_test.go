@@ -74,6 +74,7 @@ func BenchmarkSubmit(b *testing.B) {
 	defer l.Close()
 	value := strings.Repeat("v", benchValueBytes)
 	var blocks atomic.Int64
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	elapsed := runClients(b, b.N, func(i int) error {
 		_, err := l.Submit(context.Background(), tester, "Put", mustJSON(testArg{K: fmt.Sprintf("key-%09d", i), V: value}))
@@ -83,6 +84,7 @@ func BenchmarkSubmit(b *testing.B) {
 	info, _ := l.Info(context.Background())
 	blocks.Store(int64(info.Height - 1))
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tx/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/tx")
 	b.ReportMetric(float64(b.N)/float64(blocks.Load()), "tx/block")
 	b.ReportMetric(float64(syncNS.Load())/float64(blocks.Load())/1e6, "sync-ms/block")
 	b.ReportMetric(float64(elapsedNS.Load())/float64(blocks.Load())/1e6, "commit-ms/block")
@@ -144,6 +146,7 @@ func BenchmarkClaim(b *testing.B) {
 	syncNS.Store(0)
 	elapsedNS.Store(0)
 	st0 := l.db.Stats().TxStats
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	elapsed := runClients(b, b.N, func(i int) error {
 		a, e := i/20+1, i+1
@@ -153,6 +156,7 @@ func BenchmarkClaim(b *testing.B) {
 	b.StopTimer()
 	after, _ := l.Info(ctx)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "claims/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/claim")
 	blocks := float64(after.Height - before.Height)
 	st1 := l.db.Stats().TxStats
 	b.ReportMetric(float64(st1.GetWrite()-st0.GetWrite())/blocks, "page-writes/block")
