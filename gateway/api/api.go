@@ -85,6 +85,7 @@ type config struct {
 	readyProbeTimeout  time.Duration
 	verifyConcurrently int
 	sessionOpts        []auth.SessionOption
+	secureCookies      bool
 }
 
 // Option configures the API.

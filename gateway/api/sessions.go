@@ -61,6 +61,14 @@ func WithSessionOptions(opts ...auth.SessionOption) Option {
 	return func(c *config) { c.sessionOpts = append(c.sessionOpts, opts...) }
 }
 
+// WithSecureCookies marks the session cookie Secure on every answer, not
+// only on those over TLS: for a gateway serving plain HTTP behind a proxy
+// that terminates TLS.
+func WithSecureCookies() Option { return func(c *config) { c.secureCookies = true } }
+
+// secure reports whether the session cookie of r's answer is Secure.
+func (a *API) secure(r *http.Request) bool { return r.TLS != nil || a.cfg.secureCookies }
+
 // consoleRoutes adds the routes of sessions, passwords and the
 // certification import.
 func (a *API) consoleRoutes(v1 *gin.RouterGroup, limit int64) {
@@ -185,12 +193,12 @@ func (a *API) signInErr(c *gin.Context) error {
 		return err
 	}
 	c.Set(ctxKeyPrincipal, p) // for the access log line
-	// Secure whenever the request came over TLS; the gateway serves plain
-	// HTTP on loopback only, where a Secure cookie would never be sent.
+	// Secure over TLS (or behind a TLS proxy, WithSecureCookies); plain
+	// HTTP is served on loopback, where a Secure cookie would not be sent.
 	http.SetCookie(c.Writer, &http.Cookie{ //nolint:gosec // Secure is set over TLS, see above
 		Name: SessionCookie, Value: id, Path: "/",
 		MaxAge:   int(ca.sessions.MaxAge().Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: a.secure(c.Request),
 	})
 	return a.answerSession(c, http.StatusCreated, id, p, sess)
 }
@@ -250,7 +258,7 @@ func (a *API) signOut(c *gin.Context, _ auth.Principal) error {
 	a.console.sessions.End(id)
 	http.SetCookie(c.Writer, &http.Cookie{ //nolint:gosec // clears the cookie; Secure over TLS as when set
 		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: a.secure(c.Request),
 	})
 	c.Status(http.StatusNoContent)
 	return nil

@@ -185,6 +185,24 @@ func TestSessionSignInCookieAndCSRF(t *testing.T) {
 	}
 }
 
+// TestSecureCookiesBehindAProxy: a gateway behind a TLS proxy sees plain
+// HTTP but marks the cookie Secure.
+func TestSecureCookiesBehindAProxy(t *testing.T) {
+	h := newHarness(t, WithSecureCookies())
+	if err := h.store.SetPassword(t.Context(), "fin", "finance-password"); err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{h: h, remote: "192.0.2.13:40000"}
+	rec := b.signIn("fin", "finance-password")
+	wantStatus(t, rec, http.StatusCreated)
+	if ck := sessionCookieOf(t, rec); !ck.Secure || !ck.HttpOnly {
+		t.Fatalf("cookie %+v, want Secure and HttpOnly", ck)
+	}
+	if ck := sessionCookieOf(t, b.change("DELETE", "/v1/sessions/current", nil)); !ck.Secure {
+		t.Fatal("the clearing cookie is not Secure")
+	}
+}
+
 func TestSessionSignOutAndExpiry(t *testing.T) {
 	h, clock := newSessionHarness(t)
 	b := &browser{h: h, remote: "192.0.2.20:40000"}

@@ -206,10 +206,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 func newAPI(cfg config, be backend.Backend, proj *projection.Store, principals *auth.Store, db *bolt.DB, log *slog.Logger) (*api.API, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	return api.New(api.Deps{Backend: be, Reads: proj, Principals: principals, DB: db},
-		api.WithLogger(log), api.WithRegistry(reg), api.WithMaxBodyBytes(cfg.maxBodyBytes),
+	opts := []api.Option{api.WithLogger(log), api.WithRegistry(reg), api.WithMaxBodyBytes(cfg.maxBodyBytes),
 		api.WithCommitTimeout(cfg.commitTimeout), api.WithIdempotency(cfg.idemTTL, cfg.idemMaxEntries),
-		api.WithLaneQueue(cfg.laneQueue), mountReports(proj, be), api.WithConsole(web.Handler()))
+		api.WithLaneQueue(cfg.laneQueue), mountReports(proj, be), api.WithConsole(web.Handler())}
+	if cfg.insecureHTTP {
+		// Plain HTTP off loopback is allowed only behind a TLS proxy: the
+		// browser reaches the console over HTTPS, so its cookie is Secure.
+		opts = append(opts, api.WithSecureCookies())
+	}
+	return api.New(api.Deps{Backend: be, Reads: proj, Principals: principals, DB: db}, opts...)
 }
 
 // openBackend opens the configured ledger.
