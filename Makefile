@@ -39,9 +39,11 @@ test-fuzz: ## Run each fuzz target briefly (FUZZTIME=$(FUZZTIME))
 	done
 
 .PHONY: test-fabric
-test-fabric: build network-up ## The e2e suite against a real Fabric network (brought up and down here)
-	HONGSHAN_E2E_BACKEND=fabric $(GO) test -count=1 -timeout 20m ./e2e/... ; status=$$?; \
-		bash network/down.sh; exit $$status
+test-fabric: build ## The e2e suite against a real Fabric network (brought up here, and down whatever happens)
+	@trap 'bash network/down.sh' EXIT; trap 'exit 130' INT TERM; \
+	bash network/up.sh && \
+	HONGSHAN_E2E_BACKEND=fabric HONGSHAN_E2E_GATEWAY_BIN=$(CURDIR)/$(BIN)/hongshan-gateway \
+		$(GO) test -count=1 -timeout 20m ./e2e/...
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## golangci-lint $(GOLANGCI_LINT_VERSION), gofmt and go vet
@@ -71,6 +73,13 @@ bench: build ## 50,000 claims over HTTP from 64 clients vs bbolt DB.Batch (docs/
 .PHONY: bench-ledger
 bench-ledger: ## The embedded ledger's group commit vs bbolt DB.Batch, no HTTP
 	$(GO) test -run '^$$' -bench . -benchtime 20000x ./gateway/backend/embedded
+
+BENCH_FABRIC_ARGS ?=
+.PHONY: bench-fabric
+bench-fabric: build ## Claims through the gateway vs direct fabric-sdk-go on a FRESH network (replaces a running one; docs/performance.md)
+	@trap 'bash network/down.sh' EXIT; trap 'exit 130' INT TERM; \
+	bash network/down.sh && bash network/up.sh && \
+	$(GO) run ./e2e/cmd/hongshan-bench-fabric $(BENCH_FABRIC_ARGS)
 
 .PHONY: clean
 clean: ## Remove build output

@@ -136,6 +136,9 @@ func (g *Gateway) start(ctx context.Context) error {
 	cmd.Dir = g.cfg.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = gatewayEnv()
+	// The gateway dies with the test process, even one killed by a test
+	// timeout before its cleanups ran: no gateway outlives its run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		return fmt.Errorf("harness: start gateway: %w", err)
