@@ -355,7 +355,8 @@ func TestConsole(t *testing.T) {
 	// --- English by a switch, remembered across a reload.
 	p.click("#lang-switch")
 	p.waitText("nav", "Ledger check")
-	p.open("/#/reports")
+	p.open("/?reload=1#/reports") // a new document, not a hash change
+
 	p.waitText("h1.page-title", "Reconciliation")
 	p.waitDone()
 	if lang := eval[string](p, `document.documentElement.lang`); lang != "en" {
@@ -367,7 +368,7 @@ func TestConsole(t *testing.T) {
 
 	// --- sign-out ends the session: a reload shows the sign-in page.
 	p.signOut()
-	p.open("/#/reports")
+	p.open("/?reload=2#/reports")
 	p.waitJS("the sign-in form after reload", `document.getElementById('signin-name') !== null`)
 
 	// The keyboard reaches the form: Tab from the name field lands on the password.
