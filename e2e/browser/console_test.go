@@ -368,6 +368,14 @@ func TestConsole(t *testing.T) {
 
 	// --- sign-out ends the session: a reload shows the sign-in page.
 	p.signOut()
+
+	// 科技局's home again, now with vouchers: the cap chart has a bar.
+	p.signIn("admin", adminPW)
+	p.waitText("h1.page-title", "服务机构")
+	p.waitDone()
+	p.waitText("table", "¥10,000.00 / ¥10,000.00")
+	p.screenshot("scitech-home-with-vouchers")
+	p.signOut()
 	p.open("/?reload=2#/reports")
 	p.waitJS("the sign-in form after reload", `document.getElementById('signin-name') !== null`)
 

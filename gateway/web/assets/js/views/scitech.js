@@ -33,6 +33,14 @@ export function capChart(ctx, agencies) {
     agencies.length > 40 ? h('p', { class: 'meta' }, t('chart.top40')) : null);
 }
 
+// capCell is an agency's use of its cap in period p: its record, or nothing
+// used yet against the policy's cap.
+function capCell(a, p, policy) {
+  const c = (a.caps || []).find((x) => x.period === p);
+  if (c) return `${money(c.used)} / ${money(c.limit)}`;
+  return policy ? `${money('0.00')} / ${money(policy.cap_per_agency)}` : '—';
+}
+
 async function agencies(ctx) {
   const list = await all('/v1/agencies');
   const action = (a) => {
@@ -73,7 +81,7 @@ async function agencies(ctx) {
           { title: t('agency.name'), render: (a) => [a.name, h('br'), h('code', { class: 'sub' }, a.id)] },
           { title: t('agency.kind'), render: (a) => kindText(a.kind) },
           { title: t('agency.status'), render: (a) => h('span', { class: `badge ag-${a.status}` }, t(`agency.st.${a.status}`)) },
-          { title: t('agency.capIn', { period: periodText(p) }), class: 'num', render: (a) => { const c = (a.caps || []).find((x) => x.period === p); return c ? `${money(c.used)} / ${money(c.limit)}` : '—'; } },
+          { title: t('agency.capIn', { period: periodText(p) }), class: 'num', render: (a) => capCell(a, p, ctx.policy) },
           { title: t('common.actions'), class: 'actions-cell', render: (a) => action(a) },
         ],
         rows: list.items,
