@@ -205,9 +205,16 @@ func dupGroups(byKey map[string][]dupVoucher) (keys []string, groups [][]dupVouc
 	return keys, groups
 }
 
+// maxPointReads bounds the candidates read back one by one. Each point
+// read maps a few pages of the read model, with the kernel's fault-around
+// about 64 KiB each, into the process's RSS until the read transaction
+// ends, while a scan releases them as it goes; beyond the bound (a ledger
+// with hundreds of duplicates) a second scan is the cheaper way in memory.
+const maxPointReads = 512
+
 // findDuplicates reads back the candidate vouchers of both indexes (point
-// reads; a second scan when the snapshot has none) and emits the
-// exceptions of every real duplicate.
+// reads, or a second scan when they are many or the snapshot has no point
+// reads) and emits the exceptions of every real duplicate.
 func (b *builder) findDuplicates(snap projection.Snapshot) error {
 	certCand := map[string]struct{}{}
 	refCand := map[string]struct{}{}
@@ -227,7 +234,7 @@ func (b *builder) findDuplicates(snap projection.Snapshot) error {
 			byRef[v.PaymentRef] = append(byRef[v.PaymentRef], dv)
 		}
 	}
-	if b.lookup != nil {
+	if b.lookup != nil && len(certCand)+len(refCand) <= maxPointReads {
 		ids := make([]string, 0, len(certCand)+len(refCand))
 		for id := range certCand {
 			ids = append(ids, id)
@@ -237,6 +244,7 @@ func (b *builder) findDuplicates(snap projection.Snapshot) error {
 				ids = append(ids, id)
 			}
 		}
+		slices.Sort(ids) // neighbours share pages
 		for _, id := range ids {
 			v, ok, err := b.lookup.Voucher(id)
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,11 +211,11 @@ func TestVerifyOverHTTP(t *testing.T) {
 	entered := make(chan struct{})
 	release := make(chan struct{})
 	bad := uint64(7)
+	var calls atomic.Int32
 	stub := stubBackend{verify: func(ctx context.Context) (backend.VerifyResult, error) {
-		select {
-		case entered <- struct{}{}:
+		if calls.Add(1) == 1 { // the first check holds the slot until released
+			entered <- struct{}{}
 			<-release
-		default:
 		}
 		return backend.VerifyResult{OK: false, Height: 12, HeadHash: "abc", CheckedBlocks: 12, FirstBadBlock: &bad, Detail: "block 7: data hash"}, nil
 	}}
