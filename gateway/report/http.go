@@ -22,16 +22,18 @@ import (
 )
 
 // Service serves the reports and the integrity check over HTTP. Mount its
-// handlers behind the gateway's authentication (see docs/reports.md):
+// handlers behind the gateway's authentication, which stores the
+// auth.Principal under CallerKey (or pass WithRoleOf):
 //
-//	rs := report.New(store, ledger, report.WithErrorWriter(writeError), report.WithRoleOf(roleOf))
+//	rs := report.New(store, ledger, report.WithErrorWriter(api.WriteError))
 //	v1.GET("/reports/reconciliation", rs.Reconciliation)
-//	v1.POST("/reports/reconciliation/payments", rs.TreasuryMatch)
+//	v1.POST("/reports/reconciliation/payments", rs.TreasuryMatch) // body up to DefaultMaxPaymentBytes + 64 KiB
 //	v1.GET("/ledger/verify", rs.Verify)
 //
 // Each handler admits roles finance and auditor only, and runs at most
 // a bounded number of reports (and one integrity check) at once: a report
-// reads the whole ledger.
+// reads the whole ledger. Reports use a second read transaction of the
+// store for the second core (WithParallelView).
 type Service struct {
 	store   *projection.Store
 	backend backend.Backend
