@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
+	"github.com/hongshan-ledger/hongshan/gateway/backend"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -445,4 +446,86 @@ func TestBlocksArriveOnlyWhenDurable(t *testing.T) {
 	if b := <-ch; b.Number != 1 {
 		t.Fatalf("streamed block %d, want 1", b.Number)
 	}
+}
+
+// TestRebuildOnTheRealContract: after an OS crash the voucher contract's
+// transactions (claims over the cap included) replay from the log to the
+// same head, and the rebuilt ledger verifies and reads the same.
+func TestRebuildOnTheRealContract(t *testing.T) {
+	dir := t.TempDir()
+	l := openReal(t, dir)
+	prepareClaims(t, l, 1, 22)
+	var ids []string
+	for i := 1; i <= 22; i++ {
+		e := 1000 + i
+		r, err := submitJSON(t, l, agencyCaller(1), "Claim", voucher.ClaimArgs{EnterpriseID: enterprise(e), CertificateNo: certNo(e)})
+		if i <= 20 && err != nil || i > 20 && voucher.CodeOf(err) != voucher.CodeCapExceeded {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+		if err == nil {
+			ids = append(ids, r.TxID)
+		}
+	}
+	want, _ := l.Info(context.Background())
+	agency, err := l.Evaluate(context.Background(), sciTech, "GetAgency", mustJSON(voucher.IDArgs{ID: makeUSCC(1)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, markerFileName), []byte("another-boot\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, FileName)); err != nil {
+		t.Fatal(err)
+	}
+	l = openReal(t, dir)
+	defer l.Close()
+	if got, _ := l.Info(context.Background()); got != want {
+		t.Fatalf("rebuilt %+v, want %+v", got, want)
+	}
+	again, err := l.Evaluate(context.Background(), sciTech, "GetAgency", mustJSON(voucher.IDArgs{ID: makeUSCC(1)}))
+	if err != nil || !bytes.Equal(again, agency) {
+		t.Fatalf("agency after rebuild %s (%v), before %s", again, err, agency)
+	}
+	if len(ids) != 20 {
+		t.Fatalf("%d claims issued, want 20", len(ids))
+	}
+	mustVerify(t, l)
+}
+
+// TestFailedLogWriteStopsTheLedger: when the log cannot be written the
+// ledger answers ErrUnavailable and refuses every later write until it is
+// reopened; the reopened ledger holds everything acknowledged and verifies.
+func TestFailedLogWriteStopsTheLedger(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	put(t, l, "a", "1")
+	if err := l.log.f.Close(); err != nil { // every later write or fsync of the log fails
+		t.Fatal(err)
+	}
+	for _, k := range []string{"b", "c"} {
+		_, err := l.Submit(context.Background(), tester, "Put", mustJSON(testArg{K: k, V: "1"}))
+		if !errors.Is(err, backend.ErrUnavailable) {
+			t.Fatalf("put %s after the log failed: %v", k, err)
+		}
+	}
+	if info, _ := l.Info(context.Background()); info.Height != 2 {
+		t.Fatalf("height %d after failed writes, want 2", info.Height)
+	}
+	_ = l.Close()
+	if _, err := os.Stat(filepath.Join(dir, markerFileName)); err != nil {
+		t.Fatalf("marker after closing a failed ledger: %v (it must stay)", err)
+	}
+	l = openTest(t, dir)
+	defer l.Close()
+	if got := get(t, l, "a"); got != "1" {
+		t.Fatalf("a = %q after reopen", got)
+	}
+	if got := get(t, l, "b"); got != "" {
+		t.Fatalf("b = %q: a failed write was kept", got)
+	}
+	put(t, l, "d", "1")
+	mustVerify(t, l)
 }
