@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,10 @@ import (
 
 // withState runs fn in a read-write bbolt transaction over a fresh versions
 // bucket holding committed (as versions of block 1), with the current view.
+// latest is a position after every transaction: a view at latest is the
+// whole state ledger.db holds.
+var latest = position{Block: math.MaxUint64, Index: math.MaxUint32}
+
 func withState(t *testing.T, committed map[string]string, fn func(tx *bolt.Tx, v versionView)) {
 	t.Helper()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "ctx.db"), 0o600, nil)

@@ -3,22 +3,18 @@ package embedded
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
 	bolt "go.etcd.io/bbolt"
 )
 
-// latest is a position after every transaction: a view at latest is the
-// current state.
-var latest = position{Block: math.MaxUint64, Index: math.MaxUint32}
-
 // versionView is the state as it was just before the transaction at pos: a
 // key's value is its newest version before pos. The committer gives each
 // transaction the view at its own position inside the batch's read-write
 // transaction (so it sees the batch's earlier accepted transactions),
-// Evaluate reads at latest, and Verify replays each transaction at its
+// Evaluate reads just after the newest durable block (hiding blocks executed
+// but not yet fsync'd to the log), recovery and Verify replay each transaction at its
 // recorded position: commit and replay read the state by the same code.
 type versionView struct {
 	b   *bolt.Bucket
