@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/hongshan-ledger/hongshan/internal/unsynced"
 )
 
 func TestUnsyncedMarker(t *testing.T) {
@@ -25,11 +27,11 @@ func TestUnsyncedMarker(t *testing.T) {
 	}
 
 	// A process crash in this boot keeps the file.
-	if err := os.WriteFile(path+markerSuffix, append(currentBootID(), '\n'), 0o600); err != nil {
+	if err := os.WriteFile(path+markerSuffix, append(unsynced.BootID(), '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	discarded, err := prepareUnsynced(path)
-	if err != nil || discarded && len(currentBootID()) > 0 {
+	if err != nil || discarded && len(unsynced.BootID()) > 0 {
 		t.Fatalf("same boot: discarded=%v err=%v", discarded, err)
 	}
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
 	"github.com/hongshan-ledger/hongshan/gateway/backend"
+	"github.com/hongshan-ledger/hongshan/internal/unsynced"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -174,7 +175,7 @@ func TestReplayAfterProcessCrash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, FileName), old, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, markerFileName), append(currentBootID(), '\n'), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, markerFileName), append(unsynced.BootID(), '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	l = openTest(t, dir)
@@ -221,7 +222,7 @@ func TestRebuildAfterOSCrash(t *testing.T) {
 		}
 		mustVerify(t, l)
 		marker, err := os.ReadFile(filepath.Join(dir, markerFileName))
-		if err != nil || !bytes.Equal(bytes.TrimSpace(marker), currentBootID()) {
+		if err != nil || !bytes.Equal(bytes.TrimSpace(marker), unsynced.BootID()) {
 			t.Fatalf("marker %q %v, want this boot's id", marker, err)
 		}
 	})
