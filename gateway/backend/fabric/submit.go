@@ -199,7 +199,7 @@ func (h *commitHandler) Handle(rc *invoke.RequestContext, cc *invoke.ClientConte
 		rc.Error = fmt.Errorf("create transaction %s: %w", txID, err)
 		return
 	}
-	if err := broadcast(rc.Ctx, cc.Transactor, tx); err != nil {
+	if err := broadcast(rc.Ctx, cc.Transactor, tx, ordererRetryWindow); err != nil {
 		rc.Error = fmt.Errorf("send transaction %s to the orderer: %w", txID, err)
 		return
 	}
@@ -227,7 +227,7 @@ func (h *commitHandler) Handle(rc *invoke.RequestContext, cc *invoke.ClientConte
 			// yet: a raft leader that stopped before cutting its batch
 			// loses what it had queued. Send the same envelope again.
 			if resends++; resends <= maxResends {
-				_ = broadcast(rc.Ctx, cc.Transactor, tx)
+				_ = broadcast(rc.Ctx, cc.Transactor, tx, ordererRetryWindow)
 				resend.Reset(resendAfter)
 			}
 		case <-rc.Ctx.Done():
@@ -252,13 +252,18 @@ const (
 	maxResends         = 2
 )
 
+// txSender is the part of the SDK's transactor that broadcasts.
+type txSender interface {
+	SendTransaction(tx *fab.Transaction) (*fab.TransactionResponse, error)
+}
+
 // broadcast sends tx to an orderer (the SDK tries each in a random order),
-// retrying with backoff while all refuse, within ordererRetryWindow.
-func broadcast(ctx context.Context, transactor fab.Transactor, tx *fab.Transaction) error {
-	deadline := time.Now().Add(ordererRetryWindow)
+// retrying with backoff while all refuse, for at most window.
+func broadcast(ctx context.Context, sender txSender, tx *fab.Transaction, window time.Duration) error {
+	deadline := time.Now().Add(window)
 	wait := 100 * time.Millisecond
 	for {
-		_, err := transactor.SendTransaction(tx)
+		_, err := sender.SendTransaction(tx)
 		if err == nil {
 			return nil
 		}
