@@ -39,9 +39,11 @@ test-fuzz: ## Run each fuzz target briefly (FUZZTIME=$(FUZZTIME))
 	done
 
 .PHONY: test-fabric
-test-fabric: build ## The e2e suite against a real Fabric network (brought up here, and down whatever happens)
+test-fabric: build ## The Fabric backend's integration tests and the e2e suite on a real Fabric network (brought up here, and down whatever happens)
 	@trap 'bash network/down.sh' EXIT; trap 'exit 130' INT TERM; \
 	bash network/up.sh && \
+	HONGSHAN_FABRIC_PROFILE=$(CURDIR)/network/.state/connection-profile.yaml \
+		$(GO) test -count=1 -timeout 5m -run Integration ./gateway/backend/fabric && \
 	HONGSHAN_E2E_BACKEND=fabric HONGSHAN_E2E_GATEWAY_BIN=$(CURDIR)/$(BIN)/hongshan-gateway \
 		$(GO) test -count=1 -timeout 20m ./e2e/...
 
