@@ -73,8 +73,9 @@ bench: build ## 50,000 claims over HTTP from 64 clients vs bbolt DB.Batch (docs/
 	$(GO) run ./e2e/cmd/hongshan-bench
 
 .PHONY: bench-report
-bench-report: ## Reconciliation (JSON, CSV, XLSX) over 1,000,000 vouchers of 5,000 agencies: time and peak RSS
+bench-report: ## Reconciliation (JSON, CSV, XLSX) and a full ledger verify over 1,000,000 vouchers: time and peak RSS
 	$(GO) run ./gateway/report/cmd/hongshan-bench-report
+	$(GO) test -run '^$$' -bench BenchmarkVerify -benchtime 1000000x -timeout 25m ./gateway/backend/embedded/
 
 .PHONY: bench-ledger
 bench-ledger: ## The embedded ledger's group commit vs bbolt DB.Batch, no HTTP
