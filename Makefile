@@ -22,18 +22,18 @@ build: ## Build bin/hongshan-gateway, bin/hongshan and bin/hongshan-chaincode
 	$(GO) build -o $(BIN)/hongshan-chaincode ./chaincode/cmd/hongshan-chaincode
 
 .PHONY: run
-run: build ## Start the gateway on the embedded ledger at $(ADDR), data in $(DATA_DIR)
+run: build ## Start the gateway on the embedded ledger at 127.0.0.1:8080, data in ./data (ADDR=, DATA_DIR= to change)
 	$(BIN)/hongshan-gateway --addr $(ADDR) --data-dir $(DATA_DIR) --backend embedded
 
 .PHONY: test
-test: test-unit test-fuzz test-fabric ## The whole suite: unit, property, fuzz (brief), e2e on the embedded ledger and on Fabric
+test: test-unit test-fuzz test-fabric ## The whole suite: test-unit, test-fuzz and test-fabric
 
 .PHONY: test-unit
-test-unit: ## Unit, property and e2e tests on the embedded ledger
+test-unit: ## Unit, property, e2e and browser tests on the embedded ledger (-race)
 	$(GO) test -race -count=1 ./...
 
 .PHONY: test-fuzz
-test-fuzz: ## Run each fuzz target briefly (FUZZTIME=$(FUZZTIME))
+test-fuzz: ## Run each fuzz target briefly (FUZZTIME=5s by default)
 	@for f in FuzzValidateUSCC FuzzValidateCertificateNo FuzzParseDate FuzzParseMoney; do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./chaincode/voucher || exit 1; \
 	done
@@ -48,7 +48,7 @@ test-fabric: build ## The Fabric backend's integration tests and the e2e suite o
 		$(GO) test -count=1 -timeout 20m ./e2e/...
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## golangci-lint $(GOLANGCI_LINT_VERSION), gofmt and go vet
+lint: $(GOLANGCI_LINT) ## golangci-lint v2.15.0 (installed if missing), gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
