@@ -395,17 +395,7 @@ func (m *Match) writeJSON(w io.Writer) error {
 		sw.jsonLine(i, m.BadRows[i])
 	}
 	sw.str("\n],\n\"rows\":[")
-	n := 0
-	err = m.rows.lines(func(b []byte) error {
-		if n > 0 {
-			sw.str(",")
-		}
-		sw.str("\n")
-		sw.write(b)
-		n++
-		return sw.err
-	})
-	if err != nil {
+	if err := sw.spooledLines(m.rows); err != nil {
 		return err
 	}
 	sw.str("\n]}\n")

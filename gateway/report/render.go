@@ -137,17 +137,7 @@ func (r *Reconciliation) writeJSON(w io.Writer) error {
 	sw.str("\n],\n\"totals\":")
 	sw.json(r.Totals)
 	sw.str(",\n\"exceptions\":[")
-	n := 0
-	err = r.exceptions.lines(func(b []byte) error {
-		if n > 0 {
-			sw.str(",")
-		}
-		sw.str("\n")
-		sw.write(b)
-		n++
-		return sw.err
-	})
-	if err != nil {
+	if err := sw.spooledLines(r.exceptions); err != nil {
 		return err
 	}
 	sw.str("\n]}\n")
@@ -187,6 +177,21 @@ func (s *stickyWriter) json(v any) {
 		return
 	}
 	s.write(b)
+}
+
+// spooledLines writes a spool's JSON lines as the elements of an array
+// whose opening bracket is already written.
+func (s *stickyWriter) spooledLines(sp *spool) error {
+	n := 0
+	return sp.lines(func(b []byte) error {
+		if n > 0 {
+			s.str(",")
+		}
+		s.str("\n")
+		s.write(b)
+		n++
+		return s.err
+	})
 }
 
 // jsonLine writes the i-th element of an array on its own line.
