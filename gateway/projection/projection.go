@@ -244,6 +244,9 @@ func (s *Store) ApplyBlocks(blks ...backend.Block) error {
 		if !applied {
 			return nil
 		}
+		if err := w.flush(); err != nil {
+			return err
+		}
 		m := tx.Bucket(bucketMeta)
 		if err := m.Put(metaNext, u64(next)); err != nil {
 			return err
