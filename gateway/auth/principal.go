@@ -104,9 +104,33 @@ func newToken() (token, hash string, err error) {
 }
 
 // HashToken is the stored form of a token: base64url of its SHA-256.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+func HashToken(token string) string { return encodeTokenSum(sumToken(token)) }
+
+// tokenSum is a token's SHA-256, the key of the token cache (a fixed-size
+// key: no string is made per request).
+type tokenSum [sha256.Size]byte
+
+// sumToken hashes token without copying it to the heap when it has a
+// token's length.
+func sumToken(token string) tokenSum {
+	var buf [64]byte
+	if len(token) <= len(buf) {
+		n := copy(buf[:], token)
+		return sha256.Sum256(buf[:n])
+	}
+	return sha256.Sum256([]byte(token))
+}
+
+func encodeTokenSum(sum tokenSum) string { return base64.RawURLEncoding.EncodeToString(sum[:]) }
+
+// decodeTokenSum is the inverse of encodeTokenSum; ok is false for a string
+// that is not one.
+func decodeTokenSum(hash string) (sum tokenSum, ok bool) {
+	if len(hash) != base64.RawURLEncoding.EncodedLen(len(sum)) {
+		return sum, false
+	}
+	n, err := base64.RawURLEncoding.Decode(sum[:], []byte(hash))
+	return sum, err == nil && n == len(sum)
 }
 
 // wellFormedToken reports whether s could be a token this package issued,

@@ -47,7 +47,7 @@ type Store struct {
 	createMu sync.Mutex
 
 	mu    sync.Mutex
-	cache map[string]Principal // token hash → active principal
+	cache map[tokenSum]Principal // token's SHA-256 → active principal
 	// gen counts revocations; a cache fill that raced one is dropped.
 	gen uint64
 }
@@ -72,7 +72,7 @@ func Open(db *bolt.DB, opts ...Option) (*Store, error) {
 		now:           time.Now,
 		cacheMax:      10_000,
 		maxPrincipals: 100_000,
-		cache:         map[string]Principal{},
+		cache:         map[tokenSum]Principal{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -111,14 +111,15 @@ func (s *Store) Authenticate(token string) (Principal, error) {
 	if !wellFormedToken(token) {
 		return Principal{}, errUnauthenticated
 	}
-	hash := HashToken(token)
+	sum := sumToken(token)
 	s.mu.Lock()
-	p, ok := s.cache[hash]
+	p, ok := s.cache[sum]
 	gen := s.gen
 	s.mu.Unlock()
 	if ok {
 		return p, nil
 	}
+	hash := encodeTokenSum(sum)
 	var rec record
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -147,7 +148,7 @@ func (s *Store) Authenticate(token string) (Principal, error) {
 				break
 			}
 		}
-		s.cache[hash] = rec.Principal
+		s.cache[sum] = rec.Principal
 	}
 	s.mu.Unlock()
 	return rec.Principal, nil
@@ -284,7 +285,9 @@ func (s *Store) Revoke(name string) (Principal, error) {
 		return Principal{}, fmt.Errorf("auth: revoke %q: %w", name, err)
 	}
 	s.mu.Lock()
-	delete(s.cache, rec.TokenHash)
+	if sum, ok := decodeTokenSum(rec.TokenHash); ok {
+		delete(s.cache, sum)
+	}
 	s.gen++
 	s.mu.Unlock()
 	return rec.Principal, nil

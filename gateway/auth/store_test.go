@@ -289,3 +289,22 @@ func TestBootstrap(t *testing.T) {
 		t.Fatalf("second Bootstrap = %v, %v", created, err)
 	}
 }
+
+// TestTokenSumRoundTrip holds the cache key (the raw SHA-256) and the
+// stored hash (its base64url) to each other: Revoke finds the cache entry
+// from the stored hash.
+func TestTokenSumRoundTrip(t *testing.T) {
+	tok, hash, err := newToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, ok := decodeTokenSum(hash)
+	if !ok || sum != sumToken(tok) || HashToken(tok) != hash {
+		t.Fatalf("hash %q does not decode to the token's sum", hash)
+	}
+	for _, bad := range []string{"", "abc", hash + "A", "!" + hash[1:]} {
+		if _, ok := decodeTokenSum(bad); ok {
+			t.Errorf("decodeTokenSum(%q) accepted", bad)
+		}
+	}
+}
