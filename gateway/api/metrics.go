@@ -1,6 +1,8 @@
 package api
 
 import (
+	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +19,82 @@ type metrics struct {
 	// ledgerHeight is the highest ledger height the gateway has seen, from
 	// commit receipts and readiness probes.
 	ledgerHeight atomic.Uint64
+
+	// The series of each label set, resolved once: a vector's label lookup
+	// hashes and compares every label on every request.
+	httpSeries   seriesCache[httpKey, httpSeries]
+	commitSeries seriesCache[commitKey, prometheus.Observer]
+}
+
+type httpKey struct {
+	route, method string
+	status        int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+type commitKey struct{ fn, outcome string }
+
+// observeHTTP counts one answered request and its duration.
+func (m *metrics) observeHTTP(route, method string, status int, seconds float64) {
+	s := m.httpSeries.get(httpKey{route, method, status}, func(k httpKey) httpSeries {
+		return httpSeries{
+			requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status)),
+			latency:  m.latency.WithLabelValues(k.route, k.method),
+		}
+	})
+	s.requests.Inc()
+	s.latency.Observe(seconds)
+}
+
+// observeCommit records one Submit's duration by transaction and outcome.
+func (m *metrics) observeCommit(fn, outcome string, seconds float64) {
+	m.commitSeries.get(commitKey{fn, outcome}, func(k commitKey) prometheus.Observer {
+		return m.commit.WithLabelValues(k.fn, k.outcome)
+	}).Observe(seconds)
+}
+
+// maxCachedSeries bounds a seriesCache; label sets beyond it (only a client
+// inventing methods on unmatched paths gets there) are looked up each time.
+const maxCachedSeries = 1024
+
+// seriesCache maps label sets to their resolved series. Reads are one
+// atomic load of an immutable map; a miss copies the map (rare: the label
+// sets are the routes, methods and statuses seen).
+type seriesCache[K comparable, V any] struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[K]V]
+}
+
+func (c *seriesCache[K, V]) get(k K, resolve func(K) V) V {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old map[K]V
+	if p := c.m.Load(); p != nil {
+		old = *p
+	}
+	if v, ok := old[k]; ok {
+		return v
+	}
+	if len(old) >= maxCachedSeries {
+		return resolve(k)
+	}
+	v := resolve(k)
+	next := make(map[K]V, len(old)+1)
+	for ok, ov := range old {
+		next[ok] = ov
+	}
+	next[k] = v
+	c.m.Store(&next)
+	return v
 }
 
 func newMetrics(reg prometheus.Registerer, projectionHeight func() float64) (*metrics, error) {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,9 +21,9 @@ import (
 const HeaderRequestID = "X-Request-ID"
 
 const (
-	ctxKeyRequestID = "hongshan.request_id"
-	ctxKeyPrincipal = "hongshan.principal"
-	ctxKeyCode      = "hongshan.code"
+	// ctxKeyState holds the request's *reqState, set first by edge.
+	ctxKeyState = "hongshan.state"
+	ctxKeyCode  = "hongshan.code"
 	// ctxKeyWarning notes something odd about a request that still
 	// succeeded, for its access log line.
 	ctxKeyWarning = "hongshan.warning"
@@ -54,16 +53,47 @@ func isAlnum(c byte) bool {
 func newRequestID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var h [24]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }
 
-func requestIDOf(c *gin.Context) string { return c.GetString(ctxKeyRequestID) }
-
-func principalOf(c *gin.Context) auth.Principal {
-	p, _ := c.Get(ctxKeyPrincipal)
-	pr, _ := p.(auth.Principal)
-	return pr
+// reqState is what the middleware chain learns about a request, kept in one
+// gin key (one allocation instead of a boxed value per key). Its fields are
+// written by the chain in order (edge, authenticate, the body's first
+// reader) before the handler runs, so they need no lock; what a handler's
+// goroutines may set concurrently (code, error, warning) stays in gin's
+// locked keys.
+type reqState struct {
+	requestID string
+	principal auth.Principal
+	body      []byte
+	bodyRead  bool
 }
+
+// stateOf is the request's state, made on first use when edge did not run
+// (a handler tested on its own).
+func stateOf(c *gin.Context) *reqState {
+	if v, ok := c.Get(ctxKeyState); ok {
+		if st, ok := v.(*reqState); ok {
+			return st
+		}
+	}
+	st := &reqState{}
+	c.Set(ctxKeyState, st)
+	return st
+}
+
+func requestIDOf(c *gin.Context) string { return stateOf(c).requestID }
+
+func principalOf(c *gin.Context) auth.Principal { return stateOf(c).principal }
+
+// setPrincipal records the authenticated caller.
+func setPrincipal(c *gin.Context, p auth.Principal) { stateOf(c).principal = p }
+
+// headerRequestIDKey is HeaderRequestID in canonical form, so setting it
+// skips canonicalisation.
+var headerRequestIDKey = http.CanonicalHeaderKey(HeaderRequestID)
 
 // edge runs around every request: the request id, panic recovery, metrics
 // and the one access log line (with the fault of a 5xx, logged only here).
@@ -73,8 +103,9 @@ func (a *API) edge(c *gin.Context) {
 	if !saneRequestID(rid) {
 		rid = newRequestID()
 	}
-	c.Set(ctxKeyRequestID, rid)
-	c.Header(HeaderRequestID, rid)
+	st := &reqState{requestID: rid}
+	c.Set(ctxKeyState, st)
+	c.Writer.Header()[headerRequestIDKey] = []string{rid}
 	var stack []byte
 	defer func() {
 		if r := recover(); r != nil {
@@ -91,8 +122,7 @@ func (a *API) edge(c *gin.Context) {
 		}
 		status := c.Writer.Status()
 		elapsed := time.Since(start)
-		a.metrics.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
-		a.metrics.latency.WithLabelValues(route, c.Request.Method).Observe(elapsed.Seconds())
+		a.metrics.observeHTTP(route, c.Request.Method, status, elapsed.Seconds())
 
 		attrs := []slog.Attr{
 			slog.String("request_id", rid),
@@ -104,7 +134,7 @@ func (a *API) edge(c *gin.Context) {
 			slog.Int("bytes", max(c.Writer.Size(), 0)),
 			slog.String("remote", c.ClientIP()),
 		}
-		if p := principalOf(c); p.Name != "" {
+		if p := st.principal; p.Name != "" {
 			attrs = append(attrs, slog.String("principal", p.Name))
 		}
 		if code := c.GetString(ctxKeyCode); code != "" {
@@ -159,7 +189,7 @@ func (a *API) authenticate(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.Set(ctxKeyPrincipal, p)
+	setPrincipal(c, p)
 	c.Next()
 }
 

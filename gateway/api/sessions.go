@@ -192,7 +192,7 @@ func (a *API) signInErr(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Set(ctxKeyPrincipal, p) // for the access log line
+	setPrincipal(c, p) // for the access log line
 	// Secure over TLS (or behind a TLS proxy, WithSecureCookies); plain
 	// HTTP is served on loopback, where a Secure cookie would not be sent.
 	http.SetCookie(c.Writer, &http.Cookie{ //nolint:gosec // Secure is set over TLS, see above
