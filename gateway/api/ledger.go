@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/shopspring/decimal"
 
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
@@ -45,7 +47,7 @@ func (a *API) commit(c *gin.Context, p auth.Principal, fn string, arg any) ([]by
 	if err != nil {
 		outcome = string(classify(err).Code)
 	}
-	a.metrics.commit.WithLabelValues(fn, outcome).Observe(time.Since(start).Seconds())
+	a.metrics.observeCommit(fn, outcome, time.Since(start).Seconds())
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +175,7 @@ func (a *API) claim(c *gin.Context, p auth.Principal) error {
 	var v struct {
 		ID string `json:"id"`
 	}
-	if json.Unmarshal(out, &v) == nil && v.ID != "" {
+	if jsonv2.Unmarshal(out, &v, jsonv1.DefaultOptionsV1()) == nil && v.ID != "" {
 		c.Header("Location", "/v1/vouchers/"+v.ID)
 	}
 	return writePayload(c, http.StatusCreated, out)
