@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -39,7 +40,7 @@ type writer struct {
 	tx                                                      *bolt.Tx
 	events                                                  int
 	meta, counts, agencies, caps, certs, services, policies *bolt.Bucket
-	vouchers, byID, history, byStatus, byPeriod             *bolt.Bucket
+	vouchers, byID, byStatus, byPeriod                      *bolt.Bucket
 	// counters holds every counter this transaction touched, written back
 	// once by flush: a block of claims moves the same few totals many
 	// times, and each bbolt put of them would dirty the same page again.
@@ -61,7 +62,6 @@ func newWriter(tx *bolt.Tx) *writer {
 		policies: tx.Bucket(bucketPolicies),
 		vouchers: tx.Bucket(bucketVouchers),
 		byID:     tx.Bucket(bucketByID),
-		history:  tx.Bucket(bucketHistory),
 		byStatus: tx.Bucket(bucketByStatus),
 		byPeriod: tx.Bucket(bucketByPeriod),
 		counters: make(map[string]counter),
@@ -146,16 +146,13 @@ func (w *writer) event(ev *voucher.Event) error {
 		if containsNUL(string(v.Status), v.Period) {
 			return fmt.Errorf("%w: voucher %q status or period", errBadEvent, v.ID)
 		}
-		if err := w.voucher(v); err != nil {
-			return err
-		}
 		// The contract's action name, as GetVoucherHistory reports it.
 		action := v.LastAction
 		if action == "" {
 			action = ev.Type
 		}
 		step := voucher.HistoryItem{TxID: ev.TxID, At: ev.At, Action: action, Actor: ev.Actor, Status: v.Status}
-		if err := w.appendHistory(v.ID, step); err != nil {
+		if err := w.voucher(v, step); err != nil {
 			return err
 		}
 	}
@@ -181,80 +178,92 @@ func (w *writer) put(b *bolt.Bucket, key, val []byte, counter string) error {
 	return b.Put(key, val)
 }
 
-// voucher upserts a voucher and moves its index entries.
-func (w *writer) voucher(v *voucher.Voucher) error {
+// voucher upserts a voucher, moves the index entries that changed and
+// adds step to its history unless a step of the same transaction is
+// already there.
+func (w *writer) voucher(v *voucher.Voucher, step voucher.HistoryItem) error {
 	id := []byte(v.ID)
-	if old := w.byID.Get(id); old != nil {
-		oldAgency := string(old)
-		oldKey := join(oldAgency, v.ID)
-		if val := w.vouchers.Get(oldKey); val != nil {
-			oldStatus, oldPeriod, err := voucherStatusPeriod(val)
-			if err != nil {
-				return fmt.Errorf("voucher %s: stored record: %w", v.ID, err)
-			}
-			if err := w.unindex(v.ID, oldAgency, oldStatus, oldPeriod); err != nil {
-				return err
-			}
-			if oldAgency != v.AgencyID {
-				if err := w.vouchers.Delete(oldKey); err != nil {
-					return err
-				}
-			}
+	known, oldAgency, items := false, "", []voucher.HistoryItem(nil)
+	if ref := w.byID.Get(id); ref != nil {
+		var err error
+		if oldAgency, items, err = decodeVoucherRef(ref); err != nil {
+			return fmt.Errorf("voucher %s: stored id record: %w", v.ID, err)
 		}
-	} else {
+		known = true
+	}
+	reindex := true
+	if !known {
 		w.count(countVouchers, false)
+	} else {
+		var err error
+		if reindex, err = w.unindex(v, oldAgency); err != nil {
+			return err
+		}
 	}
 	if err := w.vouchers.Put(join(v.AgencyID, v.ID), encodeVoucher(nil, v)); err != nil {
 		return err
 	}
-	if err := w.byID.Put(id, []byte(v.AgencyID)); err != nil {
-		return err
+	if reindex {
+		if err := w.byStatus.Put(join(string(v.Status), v.ID), join(v.AgencyID, v.Period)); err != nil {
+			return err
+		}
+		if err := w.byPeriod.Put(join(v.Period, v.ID), join(v.AgencyID, string(v.Status))); err != nil {
+			return err
+		}
+		w.count(countByAgency+v.AgencyID, false)
+		w.count(countByStatus+string(v.Status), false)
+		w.count(countByPeriod+v.Period, false)
 	}
-	if err := w.byStatus.Put(join(string(v.Status), v.ID), join(v.AgencyID, v.Period)); err != nil {
-		return err
+	stepped := !slices.ContainsFunc(items, func(it voucher.HistoryItem) bool { return it.TxID == step.TxID })
+	if stepped {
+		if len(items) >= maxHistoryItems {
+			return fmt.Errorf("%w: voucher %s has more than %d steps", errBadEvent, v.ID, maxHistoryItems)
+		}
+		items = append(items, step)
 	}
-	if err := w.byPeriod.Put(join(v.Period, v.ID), join(v.AgencyID, string(v.Status))); err != nil {
-		return err
+	if known && !stepped && oldAgency == v.AgencyID {
+		return nil // the id record would not change
 	}
-	w.count(countByAgency+v.AgencyID, false)
-	w.count(countByStatus+string(v.Status), false)
-	w.count(countByPeriod+v.Period, false)
-	return nil
+	return w.byID.Put(id, encodeVoucherRef(nil, v.AgencyID, items))
 }
 
-// unindex removes a voucher's secondary index entries and counts.
-func (w *writer) unindex(id, agencyID string, status voucher.Status, period string) error {
-	if err := w.byStatus.Delete(join(string(status), id)); err != nil {
-		return err
+// unindex takes a known voucher's stored version out of the indexes and
+// counts, as far as the new version v differs from it. It reports whether
+// v's index entries and counts must be written: not when agency, status
+// and period are all unchanged, for then every entry is already right.
+func (w *writer) unindex(v *voucher.Voucher, oldAgency string) (reindex bool, err error) {
+	oldKey := join(oldAgency, v.ID)
+	val := w.vouchers.Get(oldKey)
+	if val == nil {
+		return true, nil
 	}
-	if err := w.byPeriod.Delete(join(period, id)); err != nil {
-		return err
+	oldStatus, oldPeriod, err := voucherStatusPeriod(val)
+	if err != nil {
+		return false, fmt.Errorf("voucher %s: stored record: %w", v.ID, err)
 	}
-	w.count(countByAgency+agencyID, true)
-	w.count(countByStatus+string(status), true)
-	w.count(countByPeriod+period, true)
-	return nil
-}
-
-// appendHistory adds one step to a voucher's history unless a step of the
-// same transaction is already there.
-func (w *writer) appendHistory(id string, step voucher.HistoryItem) error {
-	var items []voucher.HistoryItem
-	if val := w.history.Get([]byte(id)); val != nil {
-		var err error
-		if items, err = decodeHistory(val); err != nil {
-			return fmt.Errorf("voucher %s history: %w", id, err)
+	if oldAgency == v.AgencyID && oldStatus == v.Status && oldPeriod == v.Period {
+		return false, nil
+	}
+	if oldAgency != v.AgencyID {
+		if err := w.vouchers.Delete(oldKey); err != nil {
+			return false, err
 		}
 	}
-	for _, it := range items {
-		if it.TxID == step.TxID {
-			return nil
+	// An entry under an unchanged key is overwritten by the new one.
+	if oldStatus != v.Status {
+		if err := w.byStatus.Delete(join(string(oldStatus), v.ID)); err != nil {
+			return false, err
 		}
 	}
-	if len(items) >= maxHistoryItems {
-		return fmt.Errorf("%w: voucher %s has more than %d steps", errBadEvent, id, maxHistoryItems)
+	if oldPeriod != v.Period {
+		if err := w.byPeriod.Delete(join(oldPeriod, v.ID)); err != nil {
+			return false, err
+		}
 	}
-	return w.history.Put([]byte(id), encodeHistory(nil, append(items, step)))
+	w.count(countByAgency+oldAgency, true)
+	w.count(countByStatus+string(oldStatus), true)
+	w.count(countByPeriod+oldPeriod, true)
+	return true, nil
 }
 
 // count adds one to a counter, or takes one off when down (never below

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,10 +31,24 @@ func TestIndexesAndCountersMatchTheRecords(t *testing.T) {
 		periods := []string{"2023", "2024"}
 		n := rapid.IntRange(1, 30).Draw(rt, "events")
 		var evs []voucher.Event
-		for range n {
+		lastTx := map[string]string{}
+		wantVoucher := map[string]voucher.Voucher{}
+		wantHistory := map[string][]voucher.HistoryItem{}
+		for i := range n {
 			v := newVoucher(rapid.SampledFrom(ids).Draw(rt, "id"), rapid.SampledFrom(agencies).Draw(rt, "agency"), rapid.SampledFrom(periods).Draw(rt, "period"))
 			v.Status = rapid.SampledFrom(statuses).Draw(rt, "status")
-			evs = append(evs, issueEvent(v, capUsage(v.AgencyID, v.Period, "5000.00", "95000.00", 1)))
+			ev := issueEvent(v, capUsage(v.AgencyID, v.Period, "5000.00", "95000.00", 1))
+			ev.TxID, ev.At = fmt.Sprintf("tx-%d", i), at(i)
+			// A transaction that writes the same voucher again adds no
+			// second step, but its state still applies.
+			if prev, ok := lastTx[v.ID]; ok && rapid.IntRange(0, 4).Draw(rt, "repeat tx") == 0 {
+				ev.TxID = prev
+			}
+			if !slices.ContainsFunc(wantHistory[v.ID], func(it voucher.HistoryItem) bool { return it.TxID == ev.TxID }) {
+				wantHistory[v.ID] = append(wantHistory[v.ID], voucher.HistoryItem{TxID: ev.TxID, At: ev.At, Action: v.LastAction, Actor: ev.Actor, Status: v.Status})
+			}
+			lastTx[v.ID], wantVoucher[v.ID] = ev.TxID, v
+			evs = append(evs, ev)
 		}
 		for i := 0; i < len(evs); {
 			k := rapid.IntRange(1, 4).Draw(rt, "txs per block")
@@ -50,6 +65,16 @@ func TestIndexesAndCountersMatchTheRecords(t *testing.T) {
 		}
 		if err := checkIndexes(s); err != nil {
 			rt.Fatal(err)
+		}
+		for _, id := range ids {
+			got, ok, err := s.Voucher(id)
+			if want, known := wantVoucher[id]; err != nil || ok != known || got != want {
+				rt.Fatalf("Voucher(%s) = %+v %v %v, want %+v %v", id, got, ok, err, want, known)
+			}
+			h, err := s.VoucherHistory(id)
+			if want := wantHistory[id]; err != nil || len(h) != len(want) || (len(h) > 0 && !reflect.DeepEqual(h, want)) {
+				rt.Fatalf("VoucherHistory(%s) = %+v %v, want %+v", id, h, err, want)
+			}
 		}
 	})
 }
@@ -81,7 +106,19 @@ func checkIndexes(s *Store) error {
 		if err != nil {
 			return err
 		}
-		for name, want := range map[string]map[string]string{"voucher_ids": wantByID, "idx_status": wantStatus, "idx_period": wantPeriod} {
+		gotByID := map[string]string{}
+		err = tx.Bucket(bucketByID).ForEach(func(k, v []byte) error {
+			agency, err := voucherRefAgency(v)
+			gotByID[string(k)] = agency
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !maps.Equal(gotByID, wantByID) {
+			return fmt.Errorf("voucher ids = %q, want %q", gotByID, wantByID)
+		}
+		for name, want := range map[string]map[string]string{"idx_status": wantStatus, "idx_period": wantPeriod} {
 			if got := bucketStrings(tx.Bucket([]byte(name))); !maps.Equal(got, want) {
 				return fmt.Errorf("%s = %q, want %q", name, got, want)
 			}

@@ -483,8 +483,11 @@ func decodePolicy(version int, b []byte) (voucher.Policy, error) {
 // allows at most three steps, so this only guards against a broken feed.
 const maxHistoryItems = 64
 
-func encodeHistory(buf []byte, items []voucher.HistoryItem) []byte {
+// encodeVoucherRef encodes a voucher id's record: its agency id (the key
+// of its record in bucketVouchers) and its history.
+func encodeVoucherRef(buf []byte, agencyID string, items []voucher.HistoryItem) []byte {
 	e := newEncoder(buf)
+	e.str(agencyID)
 	e.b = binary.AppendUvarint(e.b, uint64(len(items)))
 	for i := range items {
 		e.str(items[i].TxID)
@@ -496,13 +499,14 @@ func encodeHistory(buf []byte, items []voucher.HistoryItem) []byte {
 	return e.b
 }
 
-func decodeHistory(b []byte) ([]voucher.HistoryItem, error) {
+func decodeVoucherRef(b []byte) (agencyID string, items []voucher.HistoryItem, err error) {
 	d := newDecoder(b)
+	agencyID = d.str()
 	n := d.uvarint()
 	if d.err != nil || n > maxHistoryItems {
-		return nil, errCorrupt
+		return "", nil, errCorrupt
 	}
-	items := make([]voucher.HistoryItem, n)
+	items = make([]voucher.HistoryItem, n)
 	for i := range items {
 		items[i].TxID = d.str()
 		items[i].At = d.str()
@@ -510,7 +514,17 @@ func decodeHistory(b []byte) ([]voucher.HistoryItem, error) {
 		items[i].Actor = d.str()
 		items[i].Status = voucher.Status(d.str())
 	}
-	return items, d.done()
+	return agencyID, items, d.done()
+}
+
+// voucherRefAgency reads only the agency id of a voucher id's record.
+func voucherRefAgency(b []byte) (string, error) {
+	d := newDecoder(b)
+	agencyID := d.str()
+	if d.err == nil && agencyID == "" {
+		return "", errCorrupt
+	}
+	return agencyID, d.err
 }
 
 // containsNUL reports whether an identifier would break the NUL-separated

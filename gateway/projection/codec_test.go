@@ -89,8 +89,13 @@ func TestCodecRoundTripsEveryField(t *testing.T) {
 		for i := range items {
 			fill(t, &items[i])
 		}
-		if got, err := decodeHistory(encodeHistory(nil, items)); err != nil || !reflect.DeepEqual(got, items) {
-			t.Fatalf("history %+v → %+v %v", items, got, err)
+		agency := rapid.String().Draw(t, "agency")
+		ref := encodeVoucherRef(nil, agency, items)
+		if gotAgency, got, err := decodeVoucherRef(ref); err != nil || gotAgency != agency || !reflect.DeepEqual(got, items) {
+			t.Fatalf("voucher ref %q %+v → %q %+v %v", agency, items, gotAgency, got, err)
+		}
+		if gotAgency, err := voucherRefAgency(ref); agency != "" && (err != nil || gotAgency != agency) {
+			t.Fatalf("voucherRefAgency = %q %v, want %q", gotAgency, err, agency)
 		}
 	})
 }
@@ -109,7 +114,8 @@ func TestCodecRefusesGarbage(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		b := rapid.SliceOf(rapid.Byte()).Draw(t, "record")
 		_, _ = decodeVoucher("a", "b", b) // must not panic
-		_, _ = decodeHistory(b)
+		_, _, _ = decodeVoucherRef(b)
+		_, _ = voucherRefAgency(b)
 		_, _ = decodePolicy(2, b)
 	})
 }

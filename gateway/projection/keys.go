@@ -12,7 +12,7 @@ import (
 // schemaVersion names the layout of buckets, keys and records. Open
 // rebuilds (empties) a read model written with another version: it is
 // derived data, replayed from the ledger.
-const schemaVersion = "2"
+const schemaVersion = "3"
 
 // The buckets. Composite keys join their parts with a NUL byte, which no
 // identifier of the contract contains (Apply refuses one that does), so
@@ -28,11 +28,13 @@ var (
 	// bucketVouchers is clustered by agency: agency id \0 voucher id →
 	// voucher. It is the agency index and the order of ForEachVoucher.
 	bucketVouchers = []byte("vouchers")
-	bucketByID     = []byte("voucher_ids")  // voucher id → agency id
-	bucketHistory  = []byte("voucher_hist") // voucher id → history
-	bucketByStatus = []byte("idx_status")   // status \0 voucher id → agency id \0 period
-	bucketByPeriod = []byte("idx_period")   // period \0 voucher id → agency id \0 status
-	allBuckets     = [][]byte{bucketMeta, bucketCounts, bucketAgencies, bucketCaps, bucketCerts, bucketServices, bucketPolicies, bucketVouchers, bucketByID, bucketHistory, bucketByStatus, bucketByPeriod}
+	// bucketByID answers Voucher(id) and VoucherHistory(id) with one read:
+	// voucher id → agency id and history (one record, so a claim dirties
+	// one page of it, not two).
+	bucketByID     = []byte("voucher_refs")
+	bucketByStatus = []byte("idx_status") // status \0 voucher id → agency id \0 period
+	bucketByPeriod = []byte("idx_period") // period \0 voucher id → agency id \0 status
+	allBuckets     = [][]byte{bucketMeta, bucketCounts, bucketAgencies, bucketCaps, bucketCerts, bucketServices, bucketPolicies, bucketVouchers, bucketByID, bucketByStatus, bucketByPeriod}
 )
 
 var (

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,12 +93,8 @@ func Open(path string) (*Store, error) {
 	s := &Store{db: db, path: path, changed: make(chan struct{}), closed: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if m := tx.Bucket(bucketMeta); m != nil && string(m.Get(metaSchema)) != schemaVersion {
-			for _, name := range allBuckets {
-				if tx.Bucket(name) != nil {
-					if err := tx.DeleteBucket(name); err != nil {
-						return err
-					}
-				}
+			if err := dropAllBuckets(tx); err != nil {
+				return err
 			}
 		}
 		for _, name := range allBuckets {
@@ -117,6 +114,24 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("projection: initialise %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// dropAllBuckets empties a read model of another schema version, buckets
+// that this version no longer has included.
+func dropAllBuckets(tx *bolt.Tx) error {
+	var names [][]byte
+	if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		names = append(names, slices.Clone(name))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := tx.DeleteBucket(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func readCheckpoint(tx *bolt.Tx) (next uint64, hash string) {

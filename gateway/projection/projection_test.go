@@ -458,3 +458,67 @@ func TestWaitFor(t *testing.T) {
 		t.Fatalf("WaitFor after Close = %v, want ErrClosed", err)
 	}
 }
+
+// TestReopenALayout2ReadModelRebuilds opens a file laid out as schema 2
+// wrote it (voucher ids and histories in two buckets): it is emptied, the
+// old buckets go too, and following the ledger again rebuilds it.
+func TestReopenALayout2ReadModelRebuilds(t *testing.T) {
+	path := t.TempDir() + "/projection.db"
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range []string{"meta", "counts", "agencies", "caps", "certs", "services", "policies", "vouchers", "voucher_ids", "voucher_hist", "idx_status", "idx_period"} {
+			b, err := tx.CreateBucket([]byte(name))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("k"), []byte("v")); err != nil {
+				return err
+			}
+		}
+		m := tx.Bucket(bucketMeta)
+		if err := m.Put(metaSchema, []byte("2")); err != nil {
+			return err
+		}
+		return m.Put(metaNext, u64(7))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if s.Next() != 0 {
+		t.Fatalf("Next after opening a layout-2 file = %d, want 0 (rebuild)", s.Next())
+	}
+	var names []string
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			names = append(names, string(name))
+			if k, _ := b.Cursor().First(); k != nil && string(name) != "meta" {
+				t.Errorf("bucket %s kept %q", name, k)
+			}
+			return nil
+		})
+	})
+	want := make([]string, 0, len(allBuckets))
+	for _, b := range allBuckets {
+		want = append(want, string(b))
+	}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Fatalf("buckets = %q, want %q", names, want)
+	}
+	sc := newScenario(t)
+	mustApply(t, s, sc.c.blocks...)
+	if v, ok, err := s.Voucher(sc.va1.ID); err != nil || !ok || v.AgencyID != sc.a {
+		t.Fatalf("Voucher after the rebuild = %+v %v %v", v, ok, err)
+	}
+}

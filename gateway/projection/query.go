@@ -219,11 +219,11 @@ func (s *Store) Voucher(id string) (v voucher.Voucher, ok bool, err error) {
 func (s *Store) VoucherHistory(id string) ([]voucher.HistoryItem, error) {
 	items := []voucher.HistoryItem{}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		val := tx.Bucket(bucketHistory).Get([]byte(id))
+		val := tx.Bucket(bucketByID).Get([]byte(id))
 		if val == nil || id == "" {
 			return nil
 		}
-		h, err := decodeHistory(val)
+		_, h, err := decodeVoucherRef(val)
 		if err != nil {
 			return fmt.Errorf("voucher %s history: %w", id, err)
 		}

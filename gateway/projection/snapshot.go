@@ -162,15 +162,19 @@ func (s *snapshot) Voucher(id string) (voucher.Voucher, bool, error) {
 	if id == "" {
 		return voucher.Voucher{}, false, nil
 	}
-	agencyID := s.tx.Bucket(bucketByID).Get([]byte(id))
-	if agencyID == nil {
+	ref := s.tx.Bucket(bucketByID).Get([]byte(id))
+	if ref == nil {
 		return voucher.Voucher{}, false, nil
 	}
-	val := s.tx.Bucket(bucketVouchers).Get(join(string(agencyID), id))
+	agencyID, err := voucherRefAgency(ref)
+	if err != nil {
+		return voucher.Voucher{}, false, fmt.Errorf("voucher %s: id record: %w", id, err)
+	}
+	val := s.tx.Bucket(bucketVouchers).Get(join(agencyID, id))
 	if val == nil {
 		return voucher.Voucher{}, false, fmt.Errorf("voucher %s: id index names a missing record: %w", id, errCorrupt)
 	}
-	v, err := decodeVoucher(string(agencyID), id, val)
+	v, err := decodeVoucher(agencyID, id, val)
 	if err != nil {
 		return v, false, fmt.Errorf("voucher %s: %w", id, err)
 	}
