@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
 	"github.com/hongshan-ledger/hongshan/gateway/backend"
 )
@@ -196,5 +198,78 @@ func waitRefs(t *testing.T, l *lanes, key string, n int) {
 			t.Fatalf("refs %d, want %d", l.refs(key), n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestLanesReuseIdle retires lanes to a bounded idle list and hands them to
+// other keys, still one holder at a time.
+func TestLanesReuseIdle(t *testing.T) {
+	l := newLanes(4)
+	ctx := context.Background()
+	for i := range maxIdleLanes + 10 {
+		rel, err := l.acquire(ctx, fmt.Sprint("k", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel()
+	}
+	if l.size() != 0 || len(l.idle) != 1 {
+		t.Fatalf("size %d, idle %d after sequential use", l.size(), len(l.idle))
+	}
+	held := make([]func(), 0, maxIdleLanes+10)
+	for i := range maxIdleLanes + 10 {
+		rel, err := l.acquire(ctx, fmt.Sprint("h", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, rel)
+	}
+	for _, rel := range held {
+		rel()
+	}
+	if l.size() != 0 || len(l.idle) != maxIdleLanes {
+		t.Fatalf("size %d, idle %d, want 0 and the bound %d", l.size(), len(l.idle), maxIdleLanes)
+	}
+	// A reused lane still serialises its key.
+	rel, err := l.acquire(ctx, "X")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan func(), 1)
+	go func() {
+		r, err := l.acquire(ctx, "X")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		second <- r
+	}()
+	waitRefs(t, l, "X", 2)
+	select {
+	case <-second:
+		t.Fatal("a reused lane let a second holder in")
+	default:
+	}
+	rel()
+	(<-second)()
+	if l.size() != 0 {
+		t.Fatalf("%d lanes left", l.size())
+	}
+}
+
+// TestRemainingBelow holds the integer-cents comparison of the cap
+// pre-check to decimal's on plain and odd amounts.
+func TestRemainingBelow(t *testing.T) {
+	amounts := []string{"0", "0.00", "0.01", "4999.99", "5000", "5000.0", "5000.00", "5000.01", "95000.00",
+		"-1.00", "-0.01", "123456789012345.99", "1234567890123456.00", "1e4", "5000.001", ".5", "5.", "+5", "x", "", "-"}
+	for _, r := range amounts {
+		for _, u := range amounts {
+			rd, err1 := decimal.NewFromString(r)
+			ud, err2 := decimal.NewFromString(u)
+			want := err1 == nil && err2 == nil && rd.LessThan(ud)
+			if got := remainingBelow(r, u); got != want {
+				t.Errorf("remainingBelow(%q, %q) = %v, decimal says %v", r, u, got, want)
+			}
+		}
 	}
 }

@@ -10,17 +10,25 @@ import (
 // lanes serialises work per key (an agency id): one holder at a time per
 // key, different keys in parallel. Only keys with a holder or a waiter have
 // an entry, so the map is bounded by the requests in flight; each key's
-// queue is bounded too.
+// queue is bounded too. Idle lanes are kept for reuse (at most
+// maxIdleLanes), so a claim of an agency with no claim in flight costs no
+// new lane, channel or release closure.
 type lanes struct {
 	maxWaiters int
 
-	mu sync.Mutex
-	m  map[string]*lane
+	mu   sync.Mutex
+	m    map[string]*lane
+	idle []*lane
 }
 
+// maxIdleLanes bounds the lanes kept for reuse.
+const maxIdleLanes = 1024
+
 type lane struct {
-	token chan struct{} // holds one element while the lane is taken
-	refs  int           // holder + waiters
+	key     string        // guarded by lanes.mu
+	token   chan struct{} // holds one element while the lane is taken
+	refs    int           // holder + waiters; guarded by lanes.mu
+	release func()        // made once per lane: frees the token and drops the holder
 }
 
 func newLanes(maxWaiters int) *lanes {
@@ -33,7 +41,7 @@ func (l *lanes) acquire(ctx context.Context, key string) (release func(), err er
 	l.mu.Lock()
 	ln := l.m[key]
 	if ln == nil {
-		ln = &lane{token: make(chan struct{}, 1)}
+		ln = l.newLane(key)
 		l.m[key] = ln
 	}
 	if ln.refs > l.maxWaiters {
@@ -45,21 +53,40 @@ func (l *lanes) acquire(ctx context.Context, key string) (release func(), err er
 
 	select {
 	case ln.token <- struct{}{}:
-		return func() {
-			<-ln.token
-			l.drop(key, ln)
-		}, nil
+		return ln.release, nil
 	case <-ctx.Done():
-		l.drop(key, ln)
+		l.drop(ln)
 		return nil, &voucher.Error{Code: CodeUnavailable, Message: "gave up waiting for this agency's earlier claims: " + ctx.Err().Error()}
 	}
 }
 
-func (l *lanes) drop(key string, ln *lane) {
+// newLane takes an idle lane or makes one; l.mu is held.
+func (l *lanes) newLane(key string) *lane {
+	if n := len(l.idle); n > 0 {
+		ln := l.idle[n-1]
+		l.idle[n-1] = nil
+		l.idle = l.idle[:n-1]
+		ln.key = key
+		return ln
+	}
+	ln := &lane{key: key, token: make(chan struct{}, 1)}
+	ln.release = func() {
+		<-ln.token
+		l.drop(ln)
+	}
+	return ln
+}
+
+// drop removes one holder or waiter; the last one retires the lane, whose
+// token is then free, so it can serve another key.
+func (l *lanes) drop(ln *lane) {
 	l.mu.Lock()
 	ln.refs--
 	if ln.refs == 0 {
-		delete(l.m, key)
+		delete(l.m, ln.key)
+		if len(l.idle) < maxIdleLanes {
+			l.idle = append(l.idle, ln)
+		}
 	}
 	l.mu.Unlock()
 }
