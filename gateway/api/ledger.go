@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -206,21 +207,64 @@ func (a *API) capPrecheck(agencyID string, claim voucher.ClaimArgs) error {
 	if err != nil {
 		return err
 	}
-	unit, err1 := decimal.NewFromString(policy.UnitRewardCNY)
-	remaining, err2 := decimal.NewFromString(usage.RemainingCNY)
-	if err1 != nil || err2 != nil {
-		return nil // unreadable figures: let the contract judge
+	if !remainingBelow(usage.RemainingCNY, policy.UnitRewardCNY) {
+		return nil
 	}
-	if remaining.LessThan(unit) {
-		a.metrics.capPrechecked.Inc()
-		return &voucher.Error{
-			Code: voucher.CodeCapExceeded,
-			Message: fmt.Sprintf("agency %s has %s left of its %s cap for period %s",
-				agencyID, usage.RemainingCNY, usage.LimitCNY, period),
-			Details: map[string]string{"remaining": usage.RemainingCNY, "limit": usage.LimitCNY, "period": period},
+	a.metrics.capPrechecked.Inc()
+	return &voucher.Error{
+		Code: voucher.CodeCapExceeded,
+		Message: fmt.Sprintf("agency %s has %s left of its %s cap for period %s",
+			agencyID, usage.RemainingCNY, usage.LimitCNY, period),
+		Details: map[string]string{"remaining": usage.RemainingCNY, "limit": usage.LimitCNY, "period": period},
+	}
+}
+
+// remainingBelow reports whether remaining < unit. Amounts in the plain
+// form the ledger stores ("95000.00") are compared as integer cents; any
+// other form goes through decimal, and unreadable figures are false (the
+// contract judges).
+func remainingBelow(remaining, unit string) bool {
+	r, ok1 := plainCents(remaining)
+	u, ok2 := plainCents(unit)
+	if ok1 && ok2 {
+		return r < u
+	}
+	rd, err1 := decimal.NewFromString(remaining)
+	ud, err2 := decimal.NewFromString(unit)
+	return err1 == nil && err2 == nil && rd.LessThan(ud)
+}
+
+// plainCents reads -?digits(.d{1,2})? of at most 15 integer digits as
+// cents; ok is false for anything else.
+func plainCents(s string) (cents int64, ok bool) {
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	if whole == "" || len(whole) > 15 || (hasFrac && (frac == "" || len(frac) > 2)) {
+		return 0, false
+	}
+	for _, part := range []string{whole, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return 0, false
+			}
 		}
 	}
-	return nil
+	for i := 0; i < len(whole); i++ {
+		cents = cents*10 + int64(whole[i]-'0')
+	}
+	for i := range 2 {
+		cents *= 10
+		if i < len(frac) {
+			cents += int64(frac[i] - '0')
+		}
+	}
+	if neg {
+		cents = -cents
+	}
+	return cents, true
 }
 
 // redeem asks for the reimbursement of the caller's own voucher. Another
