@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
 	"github.com/hongshan-ledger/hongshan/gateway/auth"
 	"github.com/hongshan-ledger/hongshan/gateway/backend"
@@ -439,4 +441,19 @@ func TestPrincipalsRoutes(t *testing.T) {
 		t.Fatalf("revoked %+v", p)
 	}
 	wantProblem(t, h.do(req{method: "GET", path: "/v1/whoami", as: "ag-c"}), 401, CodeUnauthenticated)
+}
+
+// TestClientIPMatchesGin holds the access log's remote address to gin's
+// on the API's own engine.
+func TestClientIPMatchesGin(t *testing.T) {
+	h := newHarness(t)
+	for _, addr := range []string{"127.0.0.1:4000", " 10.1.2.3:80 ", "[::1]:4000", "[::ffff:127.0.0.1]:1", "[fe80::1%eth0]:5",
+		"1.2.3.4", "01.2.3.4:5", "bad:addr:1", "@", ""} {
+		c := gin.CreateTestContextOnly(httptest.NewRecorder(), h.api.engine)
+		c.Request = httptest.NewRequest("GET", "/healthz", nil)
+		c.Request.RemoteAddr = addr
+		if got, ref := clientIP(c), c.ClientIP(); got != ref {
+			t.Errorf("RemoteAddr %q: clientIP %q, gin %q", addr, got, ref)
+		}
+	}
 }
