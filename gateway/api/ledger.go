@@ -169,7 +169,7 @@ func (a *API) claim(c *gin.Context, p auth.Principal) error {
 	if err := a.capPrecheck(p.AgencyID, body); err != nil {
 		return err
 	}
-	out, err := a.commit(c, p, "Claim", body)
+	out, err := a.commit(c, p, "Claim", &body) // a pointer: no copy boxed into the interface
 	if err != nil {
 		return err
 	}
