@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // MaxArgBytes bounds a transaction's JSON argument.
@@ -147,13 +149,10 @@ func decodeArg(arg []byte, v any) error {
 	if len(bytes.TrimSpace(arg)) == 0 {
 		arg = []byte("{}")
 	}
-	dec := json.NewDecoder(bytes.NewReader(arg))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	// One JSON object and nothing after it; member names exactly as
+	// documented, each at most once; no unknown members; valid UTF-8.
+	if err := jsonv2.Unmarshal(arg, v, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return errorf(CodeInvalidArgument, "argument: %v", err)
-	}
-	if dec.More() {
-		return errorf(CodeInvalidArgument, "argument: trailing data after the JSON object")
 	}
 	return nil
 }

@@ -2,11 +2,12 @@ package voucher
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Page size bounds of every listing.
@@ -19,7 +20,7 @@ const (
 )
 
 func jsonUnmarshal(b []byte, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := jsonv2.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("decode state: %w", err)
 	}
 	return nil

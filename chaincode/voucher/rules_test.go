@@ -349,9 +349,19 @@ func TestCertificationRules(t *testing.T) {
 
 func TestStrictArguments(t *testing.T) {
 	w := newWorld(t, 1, 0)
-	for _, raw := range []string{`{"id":1}`, `{"id":"x","extra":true}`, `[]`, `{"id":"a"}{"id":"b"}`, `not json`} {
+	valid := `{"id":"` + makeUSCC(9) + `","name":"n","kind":"service_agency"}`
+	for _, raw := range []string{`{"id":1}`, `{"id":"x","extra":true}`, `[]`, `{"id":"a"}{"id":"b"}`, `not json`,
+		// names are exact, each at most once; strings are UTF-8
+		`{"ID":"` + makeUSCC(9) + `","name":"n","kind":"service_agency"}`,
+		`{"id":"` + makeUSCC(9) + `","id":"` + makeUSCC(9) + `","name":"n","kind":"service_agency"}`,
+		"{\"id\":\"" + makeUSCC(9) + "\",\"name\":\"\xff\",\"kind\":\"service_agency\"}",
+		valid + `{}`,
+	} {
 		_, err := w.l.invoke(w.c, sciTech, "RegisterAgency", raw)
 		wantCode(t, err, CodeInvalidArgument)
+	}
+	if _, err := w.l.invoke(w.c, sciTech, "RegisterAgency", " "+valid+"\n"); err != nil {
+		t.Fatalf("a valid argument with surrounding white space: %v", err)
 	}
 	_, err := w.l.invoke(w.c, sciTech, "NoSuchFunction", "{}")
 	wantCode(t, err, CodeInvalidArgument)

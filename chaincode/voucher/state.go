@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Object types of the composite keys the contract writes.
@@ -57,7 +59,7 @@ func getJSON(ctx Context, key string, v any) (found bool, err error) {
 	if len(b) == 0 {
 		return false, nil
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := jsonv2.Unmarshal(b, v); err != nil {
 		return false, fmt.Errorf("decode %q: %w", key, err)
 	}
 	return true, nil
