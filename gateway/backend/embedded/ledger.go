@@ -96,6 +96,15 @@ func (l *Ledger) touch(n int) {
 	}
 }
 
+// touchIn is touch from inside the read transaction tx.
+func (l *Ledger) touchIn(tx *bolt.Tx, n int) {
+	if l.resident.touch(n) && fileResident() > residentBudget {
+		if err := dropResidentIn(tx); err != nil {
+			l.cfg.log.Warn("embedded ledger: could not release mapped pages", "err", err)
+		}
+	}
+}
+
 var _ backend.Backend = (*Ledger)(nil)
 
 // headRef names the newest block.

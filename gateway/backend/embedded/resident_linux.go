@@ -17,14 +17,19 @@ import (
 // later read faults them back in. Holding a read transaction keeps bbolt
 // from remapping meanwhile.
 func dropResident(db *bolt.DB) error {
-	return db.View(func(tx *bolt.Tx) error {
-		base := db.Info().Data
-		size := uintptr(tx.Size()) //nolint:gosec // a file size, never negative
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, base, size, syscall.MADV_DONTNEED); errno != 0 {
-			return errno
-		}
-		return nil
-	})
+	return db.View(dropResidentIn)
+}
+
+// dropResidentIn is dropResident inside a read transaction the caller holds
+// (a second one from the same goroutine could deadlock against a writer
+// waiting to remap).
+func dropResidentIn(tx *bolt.Tx) error {
+	base := tx.DB().Info().Data
+	size := uintptr(tx.Size()) //nolint:gosec // a file size, never negative
+	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, base, size, syscall.MADV_DONTNEED); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // fileResident is the file-backed part of this process's RSS in bytes (the

@@ -317,8 +317,6 @@ func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done
 			v.setErr(fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err))
 			continue
 		}
-		// Each replayed transaction reads a few leaf pages of the state.
-		v.l.touch(len(j.txs) * replayTouchBytes)
 		done <- j.hdr.Number
 	}
 }
@@ -362,6 +360,9 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
 			digest.add(pos.Index, key, w.w.value, w.w.isDelete)
 			writes++
 		}
+		// A block holds hundreds of transactions: account for each, so the
+		// mapped pages of one block's replay cannot outgrow the budget.
+		v.l.touchIn(tx, replayTouchBytes)
 	}
 	if digest.digest() != j.hdr.WritesHash {
 		v.bad(n, "the replayed writes differ from the block's writes hash")
