@@ -24,6 +24,11 @@ func TestExtensionRoutes(t *testing.T) {
 				WriteError(c, Errorf(voucher.CodeInternal, "no principal"))
 				return
 			}
+			// The reports package reads the caller from this gin key.
+			if v, _ := c.Get("hongshan.principal"); v != p {
+				WriteError(c, Errorf(voucher.CodeInternal, "principal under hongshan.principal is %#v", v))
+				return
+			}
 			c.String(http.StatusOK, "extension verify for "+p.Name)
 		})
 		r.HandleFunc(http.MethodPost, "/reports/upload", readers, func(c *gin.Context) {

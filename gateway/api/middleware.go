@@ -90,8 +90,16 @@ func requestIDOf(c *gin.Context) string { return stateOf(c).requestID }
 
 func principalOf(c *gin.Context) auth.Principal { return stateOf(c).principal }
 
+// ctxKeyPrincipal is the gin key under which the authenticated auth.Principal is
+// also kept, for routes mounted from other packages that read it there
+// (the reports package's default role lookup).
+const ctxKeyPrincipal = "hongshan.principal"
+
 // setPrincipal records the authenticated caller.
-func setPrincipal(c *gin.Context, p auth.Principal) { stateOf(c).principal = p }
+func setPrincipal(c *gin.Context, p auth.Principal) {
+	stateOf(c).principal = p
+	c.Set(ctxKeyPrincipal, p)
+}
 
 // headerRequestIDKey is HeaderRequestID in canonical form, so setting it
 // skips canonicalisation.
