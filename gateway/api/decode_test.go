@@ -45,7 +45,7 @@ func fastPathAgrees[T any](t *testing.T, body []byte) {
 var decodeSeeds = []string{
 	`{}`, `{"enterprise_id":"a","certificate_no":"b"}`,
 	`{"ENTERPRISE_ID":"a","Certificate_No":"b"}`, // encoding/json matches names case-insensitively
-	`{"enterprise_id":"a","enterprise_id":"b"}`, // duplicates: the last wins
+	`{"enterprise_id":"a","enterprise_id":"b"}`,  // duplicates: the last wins
 	`{"enterprise_id":"a","enterprise_id":null}`, // null leaves the value
 	`{"enterprise_id":null}`, `{"enterprise_id":12}`, `{"enterprise_id":true}`, `{"enterprise_id":{}}`,
 	`{"enterprise_id":"\u00e9\ud83d\ude00\n"}`, `{"enterprise_id":"\ud800"}`, `{"enterprise_id":"a","x":1}`,
