@@ -1,6 +1,7 @@
 package voucher
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -29,8 +30,12 @@ func FuzzValidateCertificateNo(f *testing.F) {
 	for _, s := range []string{"GR202365000123", "GR201911000001", "GR2023", ""} {
 		f.Add(s)
 	}
+	oracle := regexp.MustCompile(`^GR(\d{4})(\d{2})(\d{6})$`)
 	f.Fuzz(func(t *testing.T, s string) {
 		year, err := ValidateCertificateNo(s)
+		if m := oracle.FindStringSubmatch(s); (err == nil) != (m != nil && m[1] >= "2008" && m[1] <= "2099" && provinceCodes[m[2]]) {
+			t.Fatalf("%q: accepted %v, the pattern says otherwise", s, err == nil)
+		}
 		if err != nil {
 			return
 		}
@@ -70,6 +75,18 @@ func FuzzParseMoney(f *testing.F) {
 		back, err := ParseMoney("m", FormatMoney(d))
 		if err != nil || !back.Equal(d) {
 			t.Fatalf("%q does not round-trip: %v", s, err)
+		}
+	})
+}
+
+func FuzzValidateSHA256(f *testing.F) {
+	for _, s := range []string{strings.Repeat("a", 64), strings.Repeat("0", 63) + "F", strings.Repeat("9", 65), ""} {
+		f.Add(s)
+	}
+	oracle := regexp.MustCompile(`^[0-9a-f]{64}$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if (ValidateSHA256("h", s) == nil) != oracle.MatchString(s) {
+			t.Fatalf("%q: ValidateSHA256 and the pattern disagree", s)
 		}
 	})
 }

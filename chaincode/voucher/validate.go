@@ -72,8 +72,6 @@ func orgCodeCheck(body string) (byte, bool) {
 	}
 }
 
-var certificateNoPattern = regexp.MustCompile(`^GR(\d{4})(\d{2})(\d{6})$`)
-
 // provinceCodes are the GB/T 2260 province-level codes that issue HTE
 // certificates.
 var provinceCodes = map[string]bool{
@@ -88,17 +86,27 @@ var provinceCodes = map[string]bool{
 // ValidateCertificateNo checks an HTE certificate number (GR + year +
 // province + 6 digits) and returns its year.
 func ValidateCertificateNo(no string) (year string, err error) {
-	m := certificateNoPattern.FindStringSubmatch(no)
-	if m == nil {
+	// GR, then a 4-digit year, a 2-digit province and 6 digits.
+	if len(no) != 14 || no[:2] != "GR" || !allDigits(no[2:]) {
 		return "", errorf(CodeInvalidArgument, "certificate number %q must be GR + 4-digit year + 2-digit province + 6 digits", clip(no))
 	}
-	if m[1] < "2008" || m[1] > "2099" {
-		return "", errorf(CodeInvalidArgument, "certificate number %q: year %s is out of range", no, m[1])
+	year, province := no[2:6], no[6:8]
+	if year < "2008" || year > "2099" {
+		return "", errorf(CodeInvalidArgument, "certificate number %q: year %s is out of range", no, year)
 	}
-	if !provinceCodes[m[2]] {
-		return "", errorf(CodeInvalidArgument, "certificate number %q: %s is not a province code", no, m[2])
+	if !provinceCodes[province] {
+		return "", errorf(CodeInvalidArgument, "certificate number %q: %s is not a province code", no, province)
 	}
-	return m[1], nil
+	return year, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 const dateLayout = "2006-01-02"
@@ -151,14 +159,24 @@ func mustMoney(s string) decimal.Decimal {
 	return d
 }
 
-var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 // ValidateSHA256 checks 64 lowercase hex characters.
 func ValidateSHA256(field, s string) error {
-	if !sha256Pattern.MatchString(s) {
+	if !isLowerHex(s, 64) {
 		return errorf(CodeInvalidArgument, "%s must be a SHA-256 digest: 64 lowercase hex characters", field)
 	}
 	return nil
+}
+
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 var paymentRefPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$`)
