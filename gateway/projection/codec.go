@@ -153,10 +153,14 @@ func asInstant(s string) (time.Time, byte, bool) {
 	if err != nil {
 		return time.Time{}, 0, false
 	}
-	switch t = t.UTC(); s {
-	case t.Format(time.RFC3339Nano):
+	// Formatted into a stack buffer: this runs for every instant of every
+	// event applied, and the comparison needs no string.
+	var buf [64]byte
+	t = t.UTC()
+	if string(t.AppendFormat(buf[:0], time.RFC3339Nano)) == s {
 		return t, tagInstant, true
-	case t.Format(voucher.TimeLayout):
+	}
+	if string(t.AppendFormat(buf[:0], voucher.TimeLayout)) == s {
 		return t, tagInstant9, true
 	}
 	return time.Time{}, 0, false
@@ -168,7 +172,8 @@ func asDate(s string) (int64, bool) {
 		return 0, false
 	}
 	t, err := time.Parse(time.DateOnly, s)
-	if err != nil || t.Format(time.DateOnly) != s {
+	var buf [16]byte
+	if err != nil || string(t.AppendFormat(buf[:0], time.DateOnly)) != s {
 		return 0, false
 	}
 	return t.Unix() / secondsPerDay, true
