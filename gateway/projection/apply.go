@@ -37,10 +37,11 @@ func decodeEvent(raw []byte, ev *voucher.Event) error {
 
 // writer applies events inside one bbolt write transaction.
 type writer struct {
-	tx                                                      *bolt.Tx
-	events                                                  int
-	meta, counts, agencies, caps, certs, services, policies *bolt.Bucket
-	vouchers, byID, byStatus, byPeriod                      *bolt.Bucket
+	tx     *bolt.Tx
+	events int
+	// The buckets, each opened by bucket on first use.
+	counts, agencies, caps, certs, services, policies *bolt.Bucket
+	vouchers, byID, byStatus, byPeriod                *bolt.Bucket
 	// counters holds every counter this transaction touched, written back
 	// once by flush: a block of claims moves the same few totals many
 	// times, and each bbolt put of them would dirty the same page again.
@@ -51,21 +52,17 @@ type writer struct {
 type counter struct{ stored, now uint64 }
 
 func newWriter(tx *bolt.Tx) *writer {
-	return &writer{
-		tx:       tx,
-		meta:     tx.Bucket(bucketMeta),
-		counts:   tx.Bucket(bucketCounts),
-		agencies: tx.Bucket(bucketAgencies),
-		caps:     tx.Bucket(bucketCaps),
-		certs:    tx.Bucket(bucketCerts),
-		services: tx.Bucket(bucketServices),
-		policies: tx.Bucket(bucketPolicies),
-		vouchers: tx.Bucket(bucketVouchers),
-		byID:     tx.Bucket(bucketByID),
-		byStatus: tx.Bucket(bucketByStatus),
-		byPeriod: tx.Bucket(bucketByPeriod),
-		counters: make(map[string]counter),
+	return &writer{tx: tx, counters: make(map[string]counter)}
+}
+
+// bucket opens a bucket on first use (into *slot): a commit of one claim
+// needs six of the eleven, and opening one costs a root lookup and an
+// allocation.
+func (w *writer) bucket(slot **bolt.Bucket, name []byte) *bolt.Bucket {
+	if *slot == nil {
+		*slot = w.tx.Bucket(name)
 	}
+	return *slot
 }
 
 // block applies the events of a block's valid transactions, in order.
@@ -100,7 +97,7 @@ func (w *writer) event(ev *voucher.Event) error {
 		if err := checkIDs("agency", a.ID); err != nil {
 			return err
 		}
-		if err := w.put(w.agencies, []byte(a.ID), encodeAgency(nil, a), countAgencies); err != nil {
+		if err := w.put(w.bucket(&w.agencies, bucketAgencies), []byte(a.ID), encodeAgency(nil, a), countAgencies); err != nil {
 			return err
 		}
 	}
@@ -108,7 +105,7 @@ func (w *writer) event(ev *voucher.Event) error {
 		if err := checkIDs("certification", c.CertificateNo); err != nil {
 			return err
 		}
-		if err := w.put(w.certs, []byte(c.CertificateNo), encodeCertification(nil, c), countCerts); err != nil {
+		if err := w.put(w.bucket(&w.certs, bucketCerts), []byte(c.CertificateNo), encodeCertification(nil, c), countCerts); err != nil {
 			return err
 		}
 	}
@@ -116,7 +113,7 @@ func (w *writer) event(ev *voucher.Event) error {
 		if err := checkIDs("service record", r.ID); err != nil {
 			return err
 		}
-		if err := w.put(w.services, []byte(r.ID), encodeService(nil, r), countServices); err != nil {
+		if err := w.put(w.bucket(&w.services, bucketServices), []byte(r.ID), encodeService(nil, r), countServices); err != nil {
 			return err
 		}
 	}
@@ -127,7 +124,7 @@ func (w *writer) event(ev *voucher.Event) error {
 		if containsNUL(c.Period) {
 			return fmt.Errorf("%w: cap period %q", errBadEvent, c.Period)
 		}
-		if err := w.caps.Put(join(c.AgencyID, c.Period), encodeCap(nil, c)); err != nil {
+		if err := w.bucket(&w.caps, bucketCaps).Put(join(c.AgencyID, c.Period), encodeCap(nil, c)); err != nil {
 			return err
 		}
 	}
@@ -135,7 +132,7 @@ func (w *writer) event(ev *voucher.Event) error {
 		if p.Version <= 0 {
 			return fmt.Errorf("%w: policy version %d", errBadEvent, p.Version)
 		}
-		if err := w.policies.Put(versionKey(p.Version), encodePolicy(nil, p)); err != nil {
+		if err := w.bucket(&w.policies, bucketPolicies).Put(versionKey(p.Version), encodePolicy(nil, p)); err != nil {
 			return err
 		}
 	}
@@ -182,6 +179,10 @@ func (w *writer) put(b *bolt.Bucket, key, val []byte, counter string) error {
 // adds step to its history unless a step of the same transaction is
 // already there.
 func (w *writer) voucher(v *voucher.Voucher, step voucher.HistoryItem) error {
+	w.bucket(&w.vouchers, bucketVouchers)
+	w.bucket(&w.byID, bucketByID)
+	w.bucket(&w.byStatus, bucketByStatus)
+	w.bucket(&w.byPeriod, bucketByPeriod)
 	id := []byte(v.ID)
 	known, oldAgency, items := false, "", []voucher.HistoryItem(nil)
 	if ref := w.byID.Get(id); ref != nil {
@@ -271,7 +272,7 @@ func (w *writer) unindex(v *voucher.Voucher, oldAgency string) (reindex bool, er
 func (w *writer) count(name string, down bool) {
 	c, ok := w.counters[name]
 	if !ok {
-		if v := w.counts.Get([]byte(name)); len(v) == 8 {
+		if v := w.bucket(&w.counts, bucketCounts).Get([]byte(name)); len(v) == 8 {
 			c.stored = binary.BigEndian.Uint64(v)
 		}
 		c.now = c.stored
