@@ -289,13 +289,13 @@ func (w *writer) count(name string, down bool) {
 // flush writes the counters that changed; a counter at zero is deleted.
 func (w *writer) flush() error {
 	for name, c := range w.counters {
-		var err error
-		switch {
-		case c.now == c.stored:
+		if c.now == c.stored {
 			continue
-		case c.now == 0:
+		}
+		var err error
+		if c.now == 0 {
 			err = w.counts.Delete([]byte(name))
-		default:
+		} else {
 			err = w.counts.Put([]byte(name), u64(c.now))
 		}
 		if err != nil {
