@@ -42,6 +42,9 @@ type writer struct {
 	// The buckets, each opened by bucket on first use.
 	counts, agencies, caps, certs, services, policies *bolt.Bucket
 	vouchers, byID, byStatus, byPeriod                *bolt.Bucket
+	// policyChanged: a policy was put (and the policies bucket's
+	// sequence advanced), so the Store's policy cache is out of date.
+	policyChanged bool
 	// counters holds every counter this transaction touched, written back
 	// once by flush: a block of claims moves the same few totals many
 	// times, and each bbolt put of them would dirty the same page again.
@@ -132,9 +135,15 @@ func (w *writer) event(ev *voucher.Event) error {
 		if p.Version <= 0 {
 			return fmt.Errorf("%w: policy version %d", errBadEvent, p.Version)
 		}
-		if err := w.bucket(&w.policies, bucketPolicies).Put(versionKey(p.Version), encodePolicy(nil, p)); err != nil {
+		b := w.bucket(&w.policies, bucketPolicies)
+		if err := b.Put(versionKey(p.Version), encodePolicy(nil, p)); err != nil {
 			return err
 		}
+		// The sequence keys the policy cache (policycache.go).
+		if err := b.SetSequence(b.Sequence() + 1); err != nil {
+			return err
+		}
+		w.policyChanged = true
 	}
 	if v := ev.Voucher; v != nil {
 		if err := checkIDs("voucher", v.ID, v.AgencyID); err != nil {

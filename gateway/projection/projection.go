@@ -74,6 +74,9 @@ type Store struct {
 	closeOnce sync.Once
 
 	commits atomic.Uint64 // write transactions that applied blocks
+
+	// policyCache holds the decoded policy versions (policycache.go).
+	policyCache atomic.Pointer[cachedPolicies]
 }
 
 // Open opens (or creates) the read model at path. A read model written by
@@ -235,10 +238,11 @@ func (s *Store) ApplyBlocks(blks ...backend.Block) error {
 	}
 	var next uint64
 	var hash string
-	applied, txs := false, 0
+	applied, txs, policyChanged := false, 0, false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		next, hash = readCheckpoint(tx)
 		w := newWriter(tx)
+		defer func() { policyChanged = w.policyChanged }()
 		for i := range blks {
 			blk := &blks[i]
 			switch {
@@ -268,6 +272,9 @@ func (s *Store) ApplyBlocks(blks ...backend.Block) error {
 		}
 		return m.Put(metaHash, []byte(hash))
 	})
+	if policyChanged {
+		s.dropPolicyCache() // committed or rolled back: either way, decode again
+	}
 	if err != nil {
 		return err
 	}

@@ -27,8 +27,10 @@ func invalidArg(format string, args ...any) error {
 // SetPolicy).
 func (s *Store) Policy() (p voucher.Policy, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		all, err := policies(tx)
-		p = all[len(all)-1]
+		all, err := s.policiesOf(tx)
+		if err == nil {
+			p = all[len(all)-1]
+		}
 		return err
 	})
 	return p, err
@@ -42,19 +44,24 @@ func (s *Store) PolicyFor(issuedOn string) (p voucher.Policy, ok bool, err error
 		return p, false, invalidArg("date %q is not YYYY-MM-DD", issuedOn)
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
-		all, err := policies(tx)
+		all, err := s.policiesOf(tx)
 		if err != nil {
 			return err
 		}
-		for i := len(all) - 1; i >= 0; i-- {
-			if all[i].Covers(issuedOn) {
-				p, ok = all[i], true
-				return nil
-			}
-		}
+		p, ok = policyCovering(all, issuedOn)
 		return nil
 	})
 	return p, ok, err
+}
+
+// policyCovering is the newest version whose window contains date.
+func policyCovering(all []voucher.Policy, date string) (voucher.Policy, bool) {
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Covers(date) {
+			return all[i], true
+		}
+	}
+	return voucher.Policy{}, false
 }
 
 // policies lists every version, oldest first: the stored ones, and
@@ -172,19 +179,26 @@ func (s *Store) Agencies(limit int, cursor string) (voucher.Page[voucher.AgencyV
 // remaining = limit}.
 func (s *Store) Cap(agencyID, period string) (cu voucher.CapUsage, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		if val := tx.Bucket(bucketCaps).Get(join(agencyID, period)); val != nil {
-			cu, err = decodeCap(agencyID, period, val)
-			return err
-		}
-		all, err := policies(tx)
-		if err != nil {
-			return err
-		}
-		limit := policyForPeriod(all, period).CapPerAgencyCNY
-		cu = voucher.CapUsage{AgencyID: agencyID, Period: period, LimitCNY: limit, UsedCNY: "0.00", RemainingCNY: limit}
-		return nil
+		cu, err = s.capIn(tx, nil, agencyID, period)
+		return err
 	})
 	return cu, err
+}
+
+// capIn is Cap inside tx. all is the policy versions when the caller has
+// them already (nil: read them only if the agency has no record there).
+func (s *Store) capIn(tx *bolt.Tx, all []voucher.Policy, agencyID, period string) (voucher.CapUsage, error) {
+	if val := tx.Bucket(bucketCaps).Get(join(agencyID, period)); val != nil {
+		return decodeCap(agencyID, period, val)
+	}
+	if all == nil {
+		var err error
+		if all, err = s.policiesOf(tx); err != nil {
+			return voucher.CapUsage{}, err
+		}
+	}
+	limit := policyForPeriod(all, period).CapPerAgencyCNY
+	return voucher.CapUsage{AgencyID: agencyID, Period: period, LimitCNY: limit, UsedCNY: "0.00", RemainingCNY: limit}, nil
 }
 
 // Certification returns one certificate; ok is false when unknown.
