@@ -24,6 +24,7 @@ import (
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
 	"github.com/hongshan-ledger/hongshan/gateway/auth"
 	"github.com/hongshan-ledger/hongshan/gateway/backend"
+	"github.com/hongshan-ledger/hongshan/gateway/projection"
 )
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -40,6 +41,9 @@ type ReadModel interface {
 	Agencies(limit int, cursor string) (voucher.Page[voucher.AgencyView], error)
 	Cap(agencyID, period string) (voucher.CapUsage, error)
 	Certification(no string) (voucher.Certification, bool, error)
+	// ClaimFacts is what the cap pre-check reads, in one snapshot:
+	// Certification, Agency, PolicyFor and Cap together.
+	ClaimFacts(agencyID, certificateNo string) (projection.ClaimFacts, error)
 	Voucher(id string) (voucher.Voucher, bool, error)
 	Vouchers(f voucher.ListVouchersArgs) (voucher.Page[voucher.Voucher], error)
 	VoucherHistory(id string) ([]voucher.HistoryItem, error)

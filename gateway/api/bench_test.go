@@ -24,6 +24,7 @@ import (
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
 	"github.com/hongshan-ledger/hongshan/gateway/auth"
 	"github.com/hongshan-ledger/hongshan/gateway/backend"
+	"github.com/hongshan-ledger/hongshan/gateway/projection"
 )
 
 // BenchmarkClaimsEmbedded fires claims at the API in-process (no HTTP) on
@@ -176,6 +177,19 @@ func (s *stubLedger) Cap(agencyID, period string) (voucher.CapUsage, error) {
 func (s *stubLedger) Certification(no string) (voucher.Certification, bool, error) {
 	c, ok := s.certs[no]
 	return c, ok, nil
+}
+func (s *stubLedger) ClaimFacts(agencyID, certNo string) (projection.ClaimFacts, error) {
+	c, ok := s.certs[certNo]
+	if !ok {
+		return projection.ClaimFacts{}, nil
+	}
+	f := projection.ClaimFacts{Certification: c, CertificationKnown: true,
+		Agency: voucher.Agency{ID: agencyID, Status: voucher.AgencyActive}, AgencyKnown: true}
+	if f.PolicyKnown = s.policy.Covers(c.IssuedOn); f.PolicyKnown {
+		f.Policy, f.Period = s.policy, s.policy.PeriodOf(c.IssuedOn)
+		f.Cap, _ = s.Cap(agencyID, f.Period)
+	}
+	return f, nil
 }
 func (s *stubLedger) Voucher(string) (voucher.Voucher, bool, error) {
 	return voucher.Voucher{}, false, nil

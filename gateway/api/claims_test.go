@@ -128,6 +128,41 @@ func TestClaimsPrecheckDefersToContract(t *testing.T) {
 	contractSaid = voucher.CodeAgencySuspended
 	rec = h.do(req{method: "POST", path: "/v1/claims", as: "ag-a", body: map[string]string{"enterprise_id": enterprise1, "certificate_no": "GR202465000001"}})
 	wantProblem(t, rec, http.StatusUnprocessableEntity, voucher.CodeAgencySuspended)
+	// An agency unknown to the read model: the contract decides.
+	h.reads.mu.Lock()
+	delete(h.reads.agencies, agencyA)
+	h.reads.mu.Unlock()
+	contractSaid = voucher.CodeNotFound
+	rec = h.do(req{method: "POST", path: "/v1/claims", as: "ag-a", body: map[string]string{"enterprise_id": enterprise1, "certificate_no": "GR202465000001"}})
+	wantProblem(t, rec, http.StatusNotFound, voucher.CodeNotFound)
+	if n := len(h.be.callsOf("Claim")); n != 5 {
+		t.Fatalf("%d claims reached the contract, want 5", n)
+	}
+}
+
+// TestClaimsPrecheckOutsidePolicyWindows: a certificate issued outside
+// every policy window goes to the contract, even with the cap of its year
+// full; a stored issue date that is not a date is INVALID_ARGUMENT, as the
+// projection's PolicyFor answered it.
+func TestClaimsPrecheckOutsidePolicyWindows(t *testing.T) {
+	h := newHarness(t)
+	h.be.fakeClaims()
+	h.seedClaimable(0)
+	h.reads.mu.Lock()
+	h.reads.caps[agencyA+"|2022"] = voucher.CapUsage{AgencyID: agencyA, Period: "2022", LimitCNY: "100000.00", UsedCNY: "100000.00", RemainingCNY: "0.00"}
+	h.reads.certs["GR202265000001"] = voucher.Certification{CertificateNo: "GR202265000001", EnterpriseID: enterprise1, IssuedOn: "2022-06-01", Kind: voucher.CertFirst}
+	h.reads.certs["GR202465000002"] = voucher.Certification{CertificateNo: "GR202465000002", EnterpriseID: enterprise1, IssuedOn: "2024-6-1", Kind: voucher.CertFirst}
+	h.reads.mu.Unlock()
+	h.be.handle("Claim", func(_ backend.Caller, _ []byte) ([]byte, error) {
+		return nil, &voucher.Error{Code: voucher.CodeNotEligible, Message: "contract"}
+	})
+	rec := h.do(req{method: "POST", path: "/v1/claims", as: "ag-a", body: map[string]string{"enterprise_id": enterprise1, "certificate_no": "GR202265000001"}})
+	wantProblem(t, rec, http.StatusUnprocessableEntity, voucher.CodeNotEligible)
+	rec = h.do(req{method: "POST", path: "/v1/claims", as: "ag-a", body: map[string]string{"enterprise_id": enterprise1, "certificate_no": "GR202465000002"}})
+	wantProblem(t, rec, http.StatusBadRequest, voucher.CodeInvalidArgument)
+	if n := len(h.be.callsOf("Claim")); n != 1 {
+		t.Fatalf("%d claims reached the contract, want 1", n)
+	}
 }
 
 func TestLanes(t *testing.T) {

@@ -105,6 +105,31 @@ func newRealHarness(t testing.TB) *realHarness {
 	return &realHarness{harness: h, ledger: led, proj: proj, commits: commits}
 }
 
+// submitted is how many transactions of fn the API has submitted to the
+// ledger, whatever the contract answered (the commit observer sees only
+// batches that wrote a block, so a lone refused claim escapes it).
+func (h *realHarness) submitted(fn string) int {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		if mf.GetName() != "hongshan_ledger_commit_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "fn" && l.GetValue() == fn {
+					n += int(m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+	}
+	return n
+}
+
 // uscc builds a valid 统一社会信用代码 for Urumqi's high-tech zone from a
 // sequence number, computing both check characters (DOMAIN.md).
 func uscc(seq int) string {
@@ -269,6 +294,7 @@ func TestEmbeddedClaimsCap(t *testing.T) {
 	h := newRealHarness(t)
 	pairs := h.setUpAgency(agencyA, "ag-a", 1, 40)
 	txsBefore, rejectedBefore := h.commits.snapshot()
+	submittedBefore := h.submitted("Claim")
 
 	recs := make([]int, len(pairs))
 	problems := make([]Problem, len(pairs))
@@ -302,6 +328,9 @@ func TestEmbeddedClaimsCap(t *testing.T) {
 	if txs-txsBefore != 20 || rejected-rejectedBefore != 0 {
 		t.Fatalf("ledger committed %d and refused %d claims; want 20 and 0", txs-txsBefore, rejected-rejectedBefore)
 	}
+	if n := h.submitted("Claim") - submittedBefore; n != 20 {
+		t.Fatalf("%d claims reached the ledger, want 20 (the pre-check answers the rest)", n)
+	}
 	capA := h.must(req{method: "GET", path: "/v1/agencies/" + agencyA + "/cap?period=2024", as: "admin"}, 200)
 	if capA["used"] != "100000.00" || capA["remaining"] != "0.00" || capA["live_count"] != float64(20) {
 		t.Fatalf("cap %v", capA)
@@ -309,6 +338,29 @@ func TestEmbeddedClaimsCap(t *testing.T) {
 	list := h.must(req{method: "GET", path: "/v1/vouchers?agency_id=" + agencyA + "&limit=500", as: "fin"}, 200)
 	if n := len(list["items"].([]any)); n != 20 {
 		t.Fatalf("%d vouchers listed", n)
+	}
+}
+
+// TestEmbeddedPrecheckFollowsPolicy: the pre-check judges by the policy
+// version in force once a new one is set (its policy cache does not keep
+// the old one). With 5,000.00 left and a new unit reward of 6,000.00 for
+// the certificate's date, the next claim is CAP_EXCEEDED from the
+// pre-check, and the contract refuses nothing.
+func TestEmbeddedPrecheckFollowsPolicy(t *testing.T) {
+	h := newRealHarness(t)
+	pairs := h.setUpAgency(agencyA, "ag-a", 1, 20)
+	for _, pair := range pairs[:19] {
+		h.must(claimReq("ag-a", pair), 201)
+	}
+	h.must(req{method: "PUT", path: "/v1/policy", as: "admin", body: map[string]any{"unit_reward": "6000.00",
+		"cap_per_agency": "100000.00", "cap_scope": "year", "window_from": "2024-01-01", "window_to": "2027-12-31"}}, 200)
+	submittedBefore := h.submitted("Claim")
+	rec := h.do(claimReq("ag-a", pairs[19]))
+	if p := wantProblem(t, rec, http.StatusUnprocessableEntity, voucher.CodeCapExceeded); p.Remaining != "5000.00" {
+		t.Fatalf("remaining %q, want 5000.00", p.Remaining)
+	}
+	if n := h.submitted("Claim") - submittedBefore; n != 0 {
+		t.Fatal("the claim reached the ledger: the pre-check judged it by the old policy")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
@@ -21,6 +22,7 @@ import (
 	"github.com/hongshan-ledger/hongshan/chaincode/voucher"
 	"github.com/hongshan-ledger/hongshan/gateway/auth"
 	"github.com/hongshan-ledger/hongshan/gateway/backend"
+	"github.com/hongshan-ledger/hongshan/gateway/projection"
 )
 
 // Identifiers that pass both USCC checks (DOMAIN.md).
@@ -119,6 +121,32 @@ func (m *memReads) Certification(no string) (voucher.Certification, bool, error)
 	defer m.mu.Unlock()
 	c, ok := m.certs[no]
 	return c, ok, nil
+}
+
+// ClaimFacts is the projection's, from the other reads: Certification,
+// Agency, PolicyFor and Cap, each part only when the ones before it were
+// found.
+func (m *memReads) ClaimFacts(agencyID, certNo string) (projection.ClaimFacts, error) {
+	var f projection.ClaimFacts
+	f.Certification, f.CertificationKnown, _ = m.Certification(certNo)
+	if !f.CertificationKnown {
+		return f, nil
+	}
+	var av voucher.AgencyView
+	if av, f.AgencyKnown, _ = m.Agency(agencyID); !f.AgencyKnown {
+		return f, nil
+	}
+	f.Agency = av.Agency
+	if _, err := time.Parse(time.DateOnly, f.Certification.IssuedOn); err != nil {
+		return f, nil // as the projection: no policy judges a non-date
+	}
+	if f.Policy, f.PolicyKnown, _ = m.PolicyFor(f.Certification.IssuedOn); !f.PolicyKnown {
+		f.Policy = voucher.Policy{}
+		return f, nil
+	}
+	f.Period = f.Policy.PeriodOf(f.Certification.IssuedOn)
+	f.Cap, _ = m.Cap(agencyID, f.Period)
+	return f, nil
 }
 
 func (m *memReads) Voucher(id string) (voucher.Voucher, bool, error) {

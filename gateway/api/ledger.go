@@ -188,26 +188,30 @@ func (a *API) claim(c *gin.Context, p auth.Principal) error {
 // cap check (certificate known, same enterprise, first-time, inside a policy
 // window, agency active); in every other case the contract decides. Called
 // inside the agency's lane, after the previous claim's block is applied, so
-// the usage it reads is current for this gateway.
+// the usage it reads is current for this gateway. Everything it reads comes
+// from one snapshot of the read model (ClaimFacts).
 func (a *API) capPrecheck(agencyID string, claim voucher.ClaimArgs) error {
-	cert, ok, err := a.reads.Certification(claim.CertificateNo)
-	if err != nil || !ok || cert.EnterpriseID != claim.EnterpriseID || cert.Kind != voucher.CertFirst {
+	f, err := a.reads.ClaimFacts(agencyID, claim.CertificateNo)
+	if err != nil || !f.CertificationKnown {
 		return err
 	}
-	ag, ok, err := a.reads.Agency(agencyID)
-	if err != nil || !ok || ag.Status != voucher.AgencyActive {
-		return err
+	cert := f.Certification
+	if cert.EnterpriseID != claim.EnterpriseID || cert.Kind != voucher.CertFirst {
+		return nil
 	}
-	policy, ok, err := a.reads.PolicyFor(cert.IssuedOn)
-	if err != nil || !ok {
-		return err
+	if !f.AgencyKnown || f.Agency.Status != voucher.AgencyActive {
+		return nil
 	}
-	period := policy.PeriodOf(cert.IssuedOn)
-	usage, err := a.reads.Cap(agencyID, period)
-	if err != nil {
-		return err
+	if !f.PolicyKnown {
+		// As PolicyFor answers a stored issue date that is not a date
+		// (the contract never records one).
+		if _, err := time.Parse(time.DateOnly, cert.IssuedOn); err != nil {
+			return &voucher.Error{Code: voucher.CodeInvalidArgument, Message: fmt.Sprintf("date %q is not YYYY-MM-DD", cert.IssuedOn)}
+		}
+		return nil
 	}
-	if !remainingBelow(usage.RemainingCNY, policy.UnitRewardCNY) {
+	usage, period := f.Cap, f.Period
+	if !remainingBelow(usage.RemainingCNY, f.Policy.UnitRewardCNY) {
 		return nil
 	}
 	a.metrics.capPrechecked.Inc()
