@@ -48,14 +48,17 @@ const (
 //     recorded event, and make exactly the versions stored at its position
 //     and hashed into its block's writes hash;
 //  3. the state: the versions bucket holds no version the replay did not
-//     make (counted per block).
+//     make (counted per block, by a sequential scan that runs alongside the
+//     replay).
 //
 // So the stored state is exactly the state the blocks' transactions produce,
 // version by version. Because the state is multi-version, the replay needs
 // no scratch copy of it: each transaction reads the stored versions before
 // its position, which the replay of the earlier transactions checks, so
-// blocks replay in parallel on every core and only memory-mapped pages are
-// read. No read transaction is held for long, so commits go on meanwhile.
+// blocks replay in parallel on every core (each worker also hashes and
+// decodes its blocks; the chain walk only links headers and compares the two
+// files) and only memory-mapped pages are read. No read transaction is held
+// for long, so commits go on meanwhile.
 //
 // A broken ledger is a result with OK false, FirstBadBlock naming the first
 // block to blame when there is one, and Detail; the error is for failures to
@@ -104,6 +107,12 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		workers.Wait()
 		close(doneBlocks)
 	}()
+	// The state's versions are counted alongside the replay (a sequential
+	// scan, one core's work that would otherwise follow it).
+	scanCtx, stopScan := context.WithCancel(ctx)
+	defer stopScan()
+	scanned := make(chan versionCount, 1)
+	go func() { scanned <- v.countVersions(scanCtx) }()
 
 	total := head.number + 1
 	var checked, reported uint64
@@ -135,10 +144,11 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		}
 		return res, nil
 	}
-	bad, detail, err := v.countVersions(ctx)
-	if err != nil {
-		return res, err
+	count := <-scanned
+	if count.err != nil {
+		return res, count.err
 	}
+	bad, detail := v.compareCounts(count)
 	if detail != "" {
 		res.Detail = detail
 		if bad != nil {
@@ -179,8 +189,8 @@ type verifier struct {
 }
 
 type verifyJob struct {
-	hdr blockHeader
-	txs []blockTx
+	hdr     blockHeader
+	section []byte // the block's transactions, encoded; hashed and decoded by the worker
 }
 
 // bad records a broken block; the lowest one wins.
@@ -268,17 +278,8 @@ func (v *verifier) walkChain(ctx context.Context, jobs chan<- verifyJob) error {
 					v.bad(n, "previous hash %x does not match block %d's hash %x", hdr.PrevHash, n-1, prev)
 					return nil
 				}
-				if sumSHA256(section) != hdr.DataHash {
-					v.bad(n, "data hash mismatch: the stored transactions changed")
-					return nil
-				}
-				txs, err := decodeTxs(section)
-				if err != nil {
-					v.bad(n, "%v", err)
-					return nil
-				}
 				prev = hdr.hash()
-				batch = append(batch, verifyJob{hdr: hdr, txs: txs})
+				batch = append(batch, verifyJob{hdr: hdr, section: section})
 				from = n + 1
 			}
 			return nil
@@ -326,10 +327,19 @@ func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done
 func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
 	versions := tx.Bucket(bucketVersions)
 	n := j.hdr.Number
+	if sumSHA256(j.section) != j.hdr.DataHash {
+		v.bad(n, "data hash mismatch: the stored transactions changed")
+		return nil
+	}
+	txs, err := decodeTxs(j.section)
+	if err != nil {
+		v.bad(n, "%v", err)
+		return nil
+	}
 	digest := newWritesDigest()
 	var writes uint64
 	var index uint32
-	for _, t := range j.txs {
+	for _, t := range txs {
 		if !t.Valid {
 			continue // never written by this ledger; it would carry no writes
 		}
@@ -374,19 +384,26 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
 	return nil
 }
 
-// countVersions counts the stored versions of each block up to the head
-// (a chunk of the versions bucket per read transaction) and compares them
-// with the replay's: every replayed write was found stored, so equal counts
-// mean the state holds nothing else. Versions written after Verify began are
-// ignored.
-func (v *verifier) countVersions(ctx context.Context) (bad *uint64, detail string, err error) {
+// versionCount is what countVersions found: the stored versions of each
+// block, or a malformed key (detail), or a failure to read (err).
+type versionCount struct {
+	stored []uint32
+	detail string
+	err    error
+}
+
+// countVersions counts the stored versions of each block up to the head (a
+// chunk of the versions bucket per read transaction). Versions written after
+// Verify began are ignored.
+func (v *verifier) countVersions(ctx context.Context) versionCount {
 	stored := make([]uint32, len(v.replayed))
 	var last []byte
 	for done := false; !done; {
 		if err := ctx.Err(); err != nil {
-			return nil, "", fmt.Errorf("verify: %w", err)
+			return versionCount{err: fmt.Errorf("verify: %w", err)}
 		}
 		read := 0
+		detail := ""
 		err := v.l.db.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketVersions).Cursor()
 			var k []byte
@@ -408,24 +425,34 @@ func (v *verifier) countVersions(ctx context.Context) (bad *uint64, detail strin
 					stored[p.Block]++
 				}
 				read += countTouchBytes
-				last = bytes.Clone(k)
+				last = append(last[:0], k...)
 				k, _ = c.Next()
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
+			return versionCount{err: fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)}
 		}
 		v.l.touch(read)
 		if detail != "" {
-			return nil, detail, nil
+			return versionCount{detail: detail}
 		}
 	}
-	for n := range stored {
-		if stored[n] != v.replayed[n] {
+	return versionCount{stored: stored}
+}
+
+// compareCounts holds the stored versions of each block to the replay's:
+// every replayed write was found stored, so equal counts mean the state
+// holds nothing else.
+func (v *verifier) compareCounts(c versionCount) (bad *uint64, detail string) {
+	if c.detail != "" {
+		return nil, c.detail
+	}
+	for n := range c.stored {
+		if c.stored[n] != v.replayed[n] {
 			b := uint64(n)
-			return &b, fmt.Sprintf("block %d: the state holds %d versions written by it, the replay made %d", n, stored[n], v.replayed[n]), nil
+			return &b, fmt.Sprintf("block %d: the state holds %d versions written by it, the replay made %d", n, c.stored[n], v.replayed[n])
 		}
 	}
-	return nil, "", nil
+	return nil, ""
 }
