@@ -2,11 +2,13 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -325,15 +327,35 @@ func TestPublicRoutes(t *testing.T) {
 	if r := decode[map[string]any](t, rec); r["status"] != "ready" {
 		t.Fatalf("readyz %v", r)
 	}
-	// The read model behind the ledger: not ready.
+	// The read model behind the ledger and not catching up within the
+	// probe's time: not ready.
 	h.be.mu.Lock()
 	h.be.block = 5
 	h.be.mu.Unlock()
-	wantProblem(t, h.do(req{method: "GET", path: "/readyz"}), http.StatusServiceUnavailable, CodeUnavailable)
 	h.reads.mu.Lock()
-	h.reads.height = 6
+	h.reads.waitErr = context.DeadlineExceeded
+	h.reads.waited = nil
+	h.reads.mu.Unlock()
+	wantProblem(t, h.do(req{method: "GET", path: "/readyz"}), http.StatusServiceUnavailable, CodeUnavailable)
+	// Behind but catching up within the probe (a busy ledger): ready, after
+	// waiting for the head the probe saw (block 5).
+	h.reads.mu.Lock()
+	h.reads.waitErr = nil
 	h.reads.mu.Unlock()
 	wantStatus(t, h.do(req{method: "GET", path: "/readyz"}), 200)
+	h.reads.mu.Lock()
+	if !slices.Equal(h.reads.waited, []uint64{5, 5}) {
+		t.Fatalf("readyz waited for blocks %v, want [5 5]", h.reads.waited)
+	}
+	h.reads.height = 6
+	h.reads.waited = nil
+	h.reads.mu.Unlock()
+	wantStatus(t, h.do(req{method: "GET", path: "/readyz"}), 200)
+	h.reads.mu.Lock()
+	if len(h.reads.waited) != 0 {
+		t.Fatalf("readyz waited for %v with the read model caught up", h.reads.waited)
+	}
+	h.reads.mu.Unlock()
 	// The ledger unreachable: not ready.
 	h.be.mu.Lock()
 	h.be.infoErr = backend.ErrUnavailable

@@ -31,7 +31,10 @@ func (a *API) healthz(c *gin.Context) {
 }
 
 // readyz answers 200 when the ledger answers and the read model has applied
-// every block up to its head; 503 UNAVAILABLE otherwise.
+// every block up to the ledger's head as seen by this probe, within the
+// probe's time; 503 UNAVAILABLE otherwise. (A busy ledger is always a block
+// or two ahead of its read model: the probe waits for those instead of
+// flapping.)
 func (a *API) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), a.cfg.readyProbeTimeout)
 	defer cancel()
@@ -43,8 +46,12 @@ func (a *API) readyz(c *gin.Context) {
 	a.metrics.sawHeight(info.Height)
 	height, _ := a.reads.Head()
 	if height < info.Height {
-		writeError(c, Errorf(CodeUnavailable, "the read model has applied %d of %d blocks", height, info.Height))
-		return
+		if err := a.reads.WaitFor(ctx, info.Height-1); err != nil {
+			height, _ = a.reads.Head()
+			writeError(c, Errorf(CodeUnavailable, "the read model has applied %d of %d blocks", height, info.Height))
+			return
+		}
+		height, _ = a.reads.Head()
 	}
 	_ = writeJSON(c, http.StatusOK, map[string]any{
 		"status": "ready", "backend": a.be.Name(), "ledger_height": info.Height, "projection_height": height})
