@@ -89,19 +89,21 @@ const recentBlocks = 16
 // now and then, drops the map's resident pages if they exceed the budget
 // (see resident.go). Callers must not hold a bbolt transaction.
 func (l *Ledger) touch(n int) {
-	if l.resident.touch(n) && fileResident() > residentBudget {
+	if l.resident.touch(n) && l.resident.over() {
 		if err := dropResident(l.db); err != nil {
 			l.cfg.log.Warn("embedded ledger: could not release mapped pages", "err", err)
 		}
+		l.resident.dropped()
 	}
 }
 
 // touchIn is touch from inside the read transaction tx.
 func (l *Ledger) touchIn(tx *bolt.Tx, n int) {
-	if l.resident.touch(n) && fileResident() > residentBudget {
+	if l.resident.touch(n) && l.resident.over() {
 		if err := dropResidentIn(tx); err != nil {
 			l.cfg.log.Warn("embedded ledger: could not release mapped pages", "err", err)
 		}
+		l.resident.dropped()
 	}
 }
 
