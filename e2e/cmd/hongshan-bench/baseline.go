@@ -120,6 +120,10 @@ func report(w io.Writer, cfg config, load loadResult, base baselineResult) {
 	fmt.Fprintf(w, "  latency p99:       %.2f ms   (target ≤ %d ms: %s)\n", ms(p99), targetP99.Milliseconds(), verdict(p99 <= targetP99))
 	fmt.Fprintf(w, "  gateway peak RSS:  %.1f MiB during the claims   (VmHWM; target ≤ %d MB: %s); %.1f MiB during setup\n",
 		rssMB, targetRSSMB, verdict(rssMB <= targetRSSMB), float64(load.setupRSSKiB)/1024)
+	if load.gatewayCPU > 0 && load.claims > 0 {
+		fmt.Fprintf(w, "  gateway CPU:       %.0f µs per claim   (%.2f cores during the claims)\n",
+			float64(load.gatewayCPU.Microseconds())/float64(load.claims), load.gatewayCPU.Seconds()/load.elapsed.Seconds())
+	}
 	fmt.Fprintf(w, "baseline: bbolt DB.Batch, %d goroutines, %d-byte records, fsync\n", cfg.clients, cfg.recordBytes)
 	fmt.Fprintf(w, "  writes/s:          %.0f   (%d writes in %.2fs)\n", base.perSecond(), base.writes, base.elapsed.Seconds())
 	fmt.Fprintf(w, "ratio claims/s ÷ DB.Batch writes/s: %.2f   (target ≥ %.0f: %s)\n", ratio, targetRatio, verdict(ratio >= targetRatio))

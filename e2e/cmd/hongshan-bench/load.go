@@ -34,8 +34,11 @@ type loadResult struct {
 	// the claims (0 when it could not be told apart from setup's).
 	setupRSSKiB int64
 	peakRSSKiB  int64
-	failed      int
-	failures    []string
+	// gatewayCPU is the gateway's user+system CPU time during the claims
+	// (0 when it could not be read).
+	gatewayCPU time.Duration
+	failed     int
+	failures   []string
 }
 
 func (r loadResult) perSecond() float64 {
@@ -155,6 +158,7 @@ func benchGateway(ctx context.Context, cfg config, bin, dir string, log io.Write
 		failures []string
 		wg       sync.WaitGroup
 	)
+	cpu0, cpuErr := gw.CPUTime()
 	start := time.Now()
 	for range cfg.clients {
 		wg.Add(1)
@@ -185,13 +189,17 @@ func benchGateway(ctx context.Context, cfg config, bin, dir string, log io.Write
 	if err := ctx.Err(); err != nil {
 		return loadResult{}, fmt.Errorf("claims interrupted: %w", err)
 	}
+	var gatewayCPU time.Duration
+	if cpu1, err := gw.CPUTime(); err == nil && cpuErr == nil {
+		gatewayCPU = cpu1 - cpu0
+	}
 	rss, err := gw.PeakRSSKiB()
 	if err != nil {
 		return loadResult{}, err
 	}
 	slices.Sort(lat)
 	return loadResult{
-		agencies: agencies, claims: len(jobs), elapsed: elapsed, latencies: lat, setupRSSKiB: setupRSS, peakRSSKiB: rss,
+		agencies: agencies, claims: len(jobs), elapsed: elapsed, latencies: lat, setupRSSKiB: setupRSS, peakRSSKiB: rss, gatewayCPU: gatewayCPU,
 		failed: int(failed.Load()), failures: failures,
 	}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -298,6 +299,46 @@ func (g *Gateway) ResetPeakRSS() error {
 		return errors.New("harness: gateway not running")
 	}
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// clockTicksPerSecond is Linux's USER_HZ, the unit of /proc/<pid>/stat's
+// CPU times (100 on every architecture Go supports).
+const clockTicksPerSecond = 100
+
+// CPUTime reads the process's user+system CPU time so far from
+// /proc/<pid>/stat (Linux), to 10 ms.
+func (g *Gateway) CPUTime() (time.Duration, error) {
+	pid := g.PID()
+	if pid == 0 {
+		return 0, errors.New("harness: gateway not running")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return statCPUTime(b)
+}
+
+// statCPUTime is utime+stime of a /proc/<pid>/stat line.
+func statCPUTime(b []byte) (time.Duration, error) {
+	// The command name, in parentheses, may hold spaces: fields start after it.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, errors.New("harness: malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("harness: short /proc stat")
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // utime, stime: fields 14 and 15 of stat(5)
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("harness: /proc stat CPU time %q: %w", s, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicksPerSecond, nil
 }
 
 // PeakRSSKiB reads the process's peak resident set size (VmHWM) from

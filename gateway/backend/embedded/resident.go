@@ -20,7 +20,7 @@ import "sync/atomic"
 // their own, so the ledger dropped its pages after every group commit and
 // refaulted its hot pages in the next one.
 const (
-	residentBudget     = 24 << 20
+	residentBudget     = 16 << 20
 	residentCheckEvery = 4 << 20
 )
 
