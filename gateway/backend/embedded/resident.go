@@ -35,11 +35,10 @@ const (
 
 // residentMeter counts bytes touched through the map since the last check.
 // The callers' estimates can be far too low: when the page cache holds the
-// file in large folios (after it was read back from disk with readahead), a
-// fault maps the whole folio, up to hundreds of pages. So each check
-// compares the real growth of the resident set with the estimate and
-// shortens the interval to the next check when the estimate fell short
-// (lengthening it again, up to residentCheckEvery, when it was generous).
+// file in large folios (as it often does for a file just written), a fault
+// maps the whole folio, up to hundreds of pages. So each check measures how
+// much the resident set really grew since the last one and scales the
+// interval to the next check towards a growth of checkGrowth.
 type residentMeter struct {
 	touched atomic.Int64
 	// every is the estimated bytes between checks; 0 means
