@@ -53,7 +53,7 @@ const (
 // the database is over releaseMinBytes. Variables only so that a test can
 // exercise the release on a small database.
 var (
-	releaseEveryRecords        = 16 << 10
+	releaseEveryRecords        = 2 << 10
 	releaseEveryEvents         = 250
 	releaseEveryCommits uint64 = 16
 	releaseBatchTxs            = 1000
