@@ -77,6 +77,8 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 	}
 	defer func() { _ = logFile.Close() }()
 
+	defer l.resident.widen()()
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
