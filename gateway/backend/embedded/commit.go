@@ -241,7 +241,7 @@ func (l *Ledger) runBatch(tx *bolt.Tx, batch []*request, results []result) (batc
 		txID := newTxID()
 		ts := l.sequenceTime()
 		pos := position{Block: number, Index: uint32(len(txs))} //nolint:gosec // len(txs) < maxBatch ≤ maxTxsPerBlock
-		c := newTxContext(versionView{b: versions, pos: pos}, true, txID, ts, identityOf(req.caller))
+		c := newTxContext(bucketView(versions, pos), true, txID, ts, identityOf(req.caller))
 		payload, err := l.invoke(c, req.fn, req.arg)
 		if err != nil {
 			results[i] = result{err: err}

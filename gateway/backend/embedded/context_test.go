@@ -38,7 +38,7 @@ func withState(t *testing.T, committed map[string]string, fn func(tx *bolt.Tx, v
 				return err
 			}
 		}
-		fn(tx, versionView{b: b, pos: latest})
+		fn(tx, bucketView(b, latest))
 		return nil
 	})
 	if err != nil {
@@ -290,7 +290,7 @@ func TestVersionViewMatchesCommittedState(t *testing.T) {
 					}
 				}
 			}
-			c := newTxContext(versionView{b: tx.Bucket(bucketVersions), pos: pos}, true, "r", time.Now(), testID)
+			c := newTxContext(bucketView(tx.Bucket(bucketVersions), pos), true, "r", time.Now(), testID)
 			for g := range 3 {
 				for n := range 5 {
 					k := voucher.CompositeKey("obj", fmt.Sprint("g", g), fmt.Sprint(n))

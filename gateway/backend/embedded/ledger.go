@@ -323,7 +323,7 @@ func (l *Ledger) Evaluate(ctx context.Context, caller backend.Caller, fn string,
 	l.mu.Lock()
 	pos := position{Block: l.head.number + 1}
 	l.mu.Unlock()
-	view := versionView{b: tx.Bucket(bucketVersions), pos: pos}
+	view := bucketView(tx.Bucket(bucketVersions), pos)
 	c := newTxContext(view, false, newTxID(), time.Now().UTC(), identityOf(caller))
 	return l.invoke(c, fn, arg)
 }

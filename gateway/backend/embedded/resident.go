@@ -24,16 +24,6 @@ const (
 	residentCheckEvery = 4 << 20
 )
 
-// verifyResidentBudget is the budget while a Verify runs. Its replay reads
-// the state at random across the whole file, and a fault maps a whole
-// fault-around window or large folio (~30 pages measured on Linux 6.18) for
-// the one page it needs, so 16 MiB holds the pages of only ~140 faults: the
-// 1,000,000-voucher verify dropped the mapping 124,788 times and spent more
-// time in the kernel than in the replay (101 s; 59 s with 64 MiB, 50–58 s
-// with 128 or 192 MiB, whose peak RSS nears the 300 MB target;
-// docs/performance.md).
-const verifyResidentBudget = 64 << 20
-
 // The interval between checks adapts so that the resident set grows by
 // about checkGrowth between two checks, within [minCheckEvery,
 // residentCheckEvery] of estimated bytes (minCheckEvery: about one
@@ -59,26 +49,9 @@ type residentMeter struct {
 	// others is the file-backed RSS right after the last drop: the pages of
 	// the process's other mappings, which the budget does not cover.
 	others atomic.Int64
-	// verifying counts the Verify runs in progress: while there is one, the
-	// budget is verifyResidentBudget.
-	verifying atomic.Int32
 	// rss reads the file-backed RSS; nil means fileResident (tests replace
 	// it).
 	rss func() int64
-}
-
-// widen raises the budget to verifyResidentBudget until the returned
-// function is called.
-func (m *residentMeter) widen() (narrow func()) {
-	m.verifying.Add(1)
-	return func() { m.verifying.Add(-1) }
-}
-
-func (m *residentMeter) budget() int64 {
-	if m.verifying.Load() > 0 {
-		return verifyResidentBudget
-	}
-	return residentBudget
 }
 
 func (m *residentMeter) read() int64 {
@@ -109,7 +82,7 @@ func (m *residentMeter) over() bool {
 			m.every.Store(min(residentCheckEvery, 2*every))
 		}
 	}
-	return cur > m.others.Load()+m.budget()
+	return cur > m.others.Load()+residentBudget
 }
 
 // othersRise bounds how much others may grow at one drop. Reading the RSS

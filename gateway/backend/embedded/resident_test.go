@@ -58,33 +58,3 @@ func TestResidentMeterOthersRiseBounded(t *testing.T) {
 		t.Fatalf("others after a lower reading %d, want %d", got, 5<<20)
 	}
 }
-
-// While a Verify runs the budget is verifyResidentBudget, and it returns to
-// residentBudget when the last one ends.
-func TestResidentMeterWidensForVerify(t *testing.T) {
-	var rss int64 = 6 << 20
-	m := &residentMeter{rss: func() int64 { return rss }}
-	m.dropped()
-	rss += residentBudget + 1
-	if !m.over() {
-		t.Fatal("over the budget without a verify")
-	}
-	narrowA := m.widen()
-	narrowB := m.widen()
-	if m.over() {
-		t.Fatal("over the budget while verifying")
-	}
-	rss += verifyResidentBudget
-	if !m.over() {
-		t.Fatal("not over the verify budget when past it")
-	}
-	rss = 6<<20 + residentBudget + 1
-	narrowA()
-	if m.over() {
-		t.Fatal("the budget narrowed while a verify still runs")
-	}
-	narrowB()
-	if !m.over() {
-		t.Fatal("the budget stayed wide after the last verify")
-	}
-}

@@ -34,6 +34,12 @@ const (
 	// and Linux maps up to 16 cached neighbours of a faulting page.
 	replayTouchBytes = 256 << 10
 	countTouchBytes  = 4 << 10
+	// verifyCacheBytes bounds the pages the replay workers read with pread
+	// and keep (treeReader), shared equally among them.
+	verifyCacheBytes = 48 << 20
+	// countCacheBytes is the version count's: it reads each leaf once, in
+	// key order, so it needs little more than the pages from root to leaf.
+	countCacheBytes = 1 << 20
 )
 
 // Verify checks the whole ledger up to the newest durable block when called:
@@ -77,8 +83,6 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 	}
 	defer func() { _ = logFile.Close() }()
 
-	defer l.resident.widen()()
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -89,6 +93,12 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		}
 	}()
 
+	dbFile, err := os.Open(filepath.Join(l.dir, FileName))
+	if err != nil {
+		return res, fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
+	}
+	defer func() { _ = dbFile.Close() }()
+
 	v := &verifier{l: l, head: head, log: newLogReader(logFile, 0), minBad: math.MaxUint64, replayed: make([]uint32, head.number+1)}
 	jobs := make(chan verifyJob, verifyQueue)
 	doneBlocks := make(chan uint64, verifyQueue)
@@ -98,11 +108,13 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		readErr = v.walkChain(ctx, jobs)
 	}()
 	var workers sync.WaitGroup
-	for range max(1, runtime.GOMAXPROCS(0)) {
+	nWorkers := max(1, runtime.GOMAXPROCS(0))
+	for range nWorkers {
 		workers.Add(1)
+		r := newTreeReader(dbFile, l.db.Info().PageSize, verifyCacheBytes/nWorkers)
 		go func() {
 			defer workers.Done()
-			v.replayWorker(ctx, jobs, doneBlocks)
+			v.replayWorker(ctx, jobs, doneBlocks, r)
 		}()
 	}
 	go func() {
@@ -114,7 +126,9 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 	scanCtx, stopScan := context.WithCancel(ctx)
 	defer stopScan()
 	scanned := make(chan versionCount, 1)
-	go func() { scanned <- v.countVersions(scanCtx) }()
+	go func() {
+		scanned <- v.countVersions(scanCtx, newTreeReader(dbFile, l.db.Info().PageSize, countCacheBytes))
+	}()
 
 	total := head.number + 1
 	var checked, reported uint64
@@ -310,13 +324,14 @@ func (v *verifier) walkChain(ctx context.Context, jobs chan<- verifyJob) error {
 	return nil
 }
 
-// replayWorker replays blocks until jobs closes.
-func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done chan<- uint64) {
+// replayWorker replays blocks until jobs closes, reading the state through
+// r.
+func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done chan<- uint64, r *treeReader) {
 	for j := range jobs {
 		if ctx.Err() != nil || v.stopAt(j.hdr.Number) {
 			continue
 		}
-		if err := v.l.db.View(func(tx *bolt.Tx) error { return v.replayBlock(tx, j) }); err != nil {
+		if err := v.l.db.View(func(tx *bolt.Tx) error { return v.replayBlock(tx, j, r.source(tx, bucketVersions)) }); err != nil {
 			v.setErr(fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err))
 			continue
 		}
@@ -324,10 +339,11 @@ func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done
 	}
 }
 
-// replayBlock replays one block's transactions; a mismatch is recorded with
-// v.bad, the error is for storage failures.
-func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
-	versions := tx.Bucket(bucketVersions)
+// replayBlock replays one block's transactions on the state read from
+// versions; a mismatch is recorded with v.bad, the error is for storage
+// failures.
+func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, versions stateSource) error {
+	_, mapped := versions.(boltSource)
 	n := j.hdr.Number
 	if sumSHA256(j.section) != j.hdr.DataHash {
 		v.bad(n, "data hash mismatch: the stored transactions changed")
@@ -348,8 +364,11 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
 		pos := position{Block: n, Index: index}
 		index++
 		caller := voucher.Identity{MSPID: t.Caller.MSPID, Name: t.Caller.Name, Role: voucher.Role(t.Caller.Role), AgencyID: t.Caller.AgencyID}
-		c := newTxContext(versionView{b: versions, pos: pos}, true, t.TxID, time.Unix(0, t.Timestamp).UTC(), caller)
+		c := newTxContext(versionView{src: versions, pos: pos}, true, t.TxID, time.Unix(0, t.Timestamp).UTC(), caller)
 		if _, err := v.l.invoke(c, t.Fn, t.Arg); err != nil {
+			if rerr := versions.Err(); rerr != nil {
+				return v.unreadable(n, rerr)
+			}
 			v.bad(n, "transaction %d (%s %s): the replay rejects it: %v", pos.Index, t.Fn, t.TxID, err)
 			return nil
 		}
@@ -359,7 +378,10 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
 		}
 		for _, w := range c.sortedWrites() {
 			key := []byte(w.key)
-			raw := versions.Get(versionKey(key, pos))
+			raw := getExact(versions, versionKey(key, pos))
+			if err := versions.Err(); err != nil {
+				return v.unreadable(n, err)
+			}
 			if raw == nil {
 				v.bad(n, "transaction %d (%s %s): wrote %q but the state has no such version", pos.Index, t.Fn, t.TxID, w.key)
 				return nil
@@ -372,9 +394,12 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
 			digest.add(pos.Index, key, w.w.value, w.w.isDelete)
 			writes++
 		}
-		// A block holds hundreds of transactions: account for each, so the
-		// mapped pages of one block's replay cannot outgrow the budget.
-		v.l.touchIn(tx, replayTouchBytes)
+		// A block holds hundreds of transactions: when the state is read
+		// through the map, account for each, so the mapped pages of one
+		// block's replay cannot outgrow the budget.
+		if mapped {
+			v.l.touchIn(tx, replayTouchBytes)
+		}
 	}
 	if digest.digest() != j.hdr.WritesHash {
 		v.bad(n, "the replayed writes differ from the block's writes hash")
@@ -386,6 +411,17 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob) error {
 	return nil
 }
 
+// unreadable handles a failure to read the state while replaying block n: a
+// damaged page is a finding against the ledger, any other error a failure to
+// run the check.
+func (v *verifier) unreadable(n uint64, err error) error {
+	if errors.Is(err, errCorrupt) {
+		v.bad(n, "its replay cannot read the state: %v", err)
+		return nil
+	}
+	return err
+}
+
 // versionCount is what countVersions found: the stored versions of each
 // block, or a malformed key (detail), or a failure to read (err).
 type versionCount struct {
@@ -395,9 +431,9 @@ type versionCount struct {
 }
 
 // countVersions counts the stored versions of each block up to the head (a
-// chunk of the versions bucket per read transaction). Versions written after
-// Verify began are ignored.
-func (v *verifier) countVersions(ctx context.Context) versionCount {
+// chunk of the versions bucket per read transaction, read through r).
+// Versions written after Verify began are ignored.
+func (v *verifier) countVersions(ctx context.Context, r *treeReader) versionCount {
 	stored := make([]uint32, len(v.replayed))
 	var last []byte
 	for done := false; !done; {
@@ -405,8 +441,20 @@ func (v *verifier) countVersions(ctx context.Context) versionCount {
 			return versionCount{err: fmt.Errorf("verify: %w", err)}
 		}
 		detail := ""
+		var readErr error
 		err := v.l.db.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketVersions).Cursor()
+			src := r.source(tx, bucketVersions)
+			_, mapped := src.(boltSource)
+			c := src.Cursor()
+			defer func() {
+				switch rerr := src.Err(); {
+				case rerr == nil:
+				case errors.Is(rerr, errCorrupt):
+					detail = fmt.Sprintf("the state's versions cannot be read: %v", rerr)
+				default:
+					readErr = rerr
+				}
+			}()
 			var k []byte
 			if last == nil {
 				k, _ = c.First()
@@ -425,15 +473,20 @@ func (v *verifier) countVersions(ctx context.Context) versionCount {
 				if p := decodePosition(k[len(k)-positionSize:]); p.Block <= v.head.number {
 					stored[p.Block]++
 				}
-				// Accounted per version, inside the read transaction: in
-				// key order the leaves lie scattered over the file, and
-				// each may map a whole large folio of the page cache.
-				v.l.touchIn(tx, countTouchBytes)
+				// Through the map, accounted per version, inside the read
+				// transaction: in key order the leaves lie scattered over
+				// the file, and each may map a whole large folio.
+				if mapped {
+					v.l.touchIn(tx, countTouchBytes)
+				}
 				last = append(last[:0], k...)
 				k, _ = c.Next()
 			}
 			return nil
 		})
+		if err == nil {
+			err = readErr
+		}
 		if err != nil {
 			return versionCount{err: fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)}
 		}

@@ -21,7 +21,9 @@ func buildLedger(t *testing.T) string {
 	l := openTest(t, dir)
 	ctx := context.Background()
 	for i := range 12 {
-		fn, a := "Put", testArg{K: fmt.Sprint("k", i%5), V: fmt.Sprintf("value-%d", i)}
+		// Values of ~700 bytes: the versions bucket spans several pages, as
+		// a real one does (a bucket under a quarter page is stored inline).
+		fn, a := "Put", testArg{K: fmt.Sprint("k", i%5), V: fmt.Sprintf("value-%d-%s", i, strings.Repeat("v", 700))}
 		switch i % 4 {
 		case 2:
 			fn, a = "Incr", testArg{K: "counter", Limit: 100}
@@ -182,6 +184,34 @@ func TestVerifyDetectsStateEdits(t *testing.T) {
 		if res := verifyDir(t, dir); res.OK || res.FirstBadBlock != nil {
 			t.Fatalf("%+v", res)
 		}
+	})
+	t.Run("damaged state page", func(t *testing.T) {
+		dir := cloneLedger(t, base)
+		path := filepath.Join(dir, FileName)
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var root uint64
+		_ = db.View(func(tx *bolt.Tx) error { root = uint64(tx.Bucket(bucketVersions).Root()); return nil })
+		pageSize := db.Info().PageSize
+		_ = db.Close()
+		if root == 0 {
+			t.Fatal("the versions bucket is inline; the test needs it on pages of its own")
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[int(root)*pageSize+8] = 0x10 //nolint:gosec // a small test file; the page's flags say freelist
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res := verifyDir(t, dir)
+		if res.OK || !strings.Contains(res.Detail, "cannot read the state") {
+			t.Fatalf("%+v, want a finding that the state cannot be read", res)
+		}
+		t.Log(res.Detail)
 	})
 	t.Run("head record", func(t *testing.T) {
 		dir := cloneLedger(t, base)

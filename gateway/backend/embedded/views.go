@@ -17,18 +17,26 @@ import (
 // but not yet fsync'd to the log), recovery and Verify replay each transaction at its
 // recorded position: commit and replay read the state by the same code.
 type versionView struct {
-	b   *bolt.Bucket
+	src stateSource
 	pos position
+}
+
+// bucketView is the view of bucket b at pos, read through bbolt.
+func bucketView(b *bolt.Bucket, pos position) versionView {
+	return versionView{src: boltSource{b}, pos: pos}
 }
 
 func (v versionView) get(key []byte) ([]byte, error) {
 	esc := escapeKey(nil, key)
-	c := v.b.Cursor()
+	c := v.src.Cursor()
 	var k, val []byte
 	if k, _ = c.Seek(v.pos.append(bytes.Clone(esc))); k == nil {
 		k, val = c.Last()
 	} else {
 		k, val = c.Prev()
+	}
+	if err := v.src.Err(); err != nil {
+		return nil, err
 	}
 	if k == nil || !hasPrefixKey(k, esc) {
 		return nil, nil
@@ -44,7 +52,7 @@ func (v versionView) get(key []byte) ([]byte, error) {
 }
 
 func (v versionView) scan(prefix, after []byte) (kvCursor, error) {
-	s := &versionScan{c: v.b.Cursor(), pos: v.pos, prefix: escapePrefix(nil, prefix)}
+	s := &versionScan{src: v.src, c: v.src.Cursor(), pos: v.pos, prefix: escapePrefix(nil, prefix)}
 	if len(after) > 0 {
 		s.after = escapeKey(nil, after)
 	}
@@ -52,13 +60,14 @@ func (v versionView) scan(prefix, after []byte) (kvCursor, error) {
 }
 
 func (v versionView) history(key []byte) (historyCursor, error) {
-	return &historyScan{c: v.b.Cursor(), esc: escapeKey(nil, key), limit: v.pos}, nil
+	return &historyScan{src: v.src, c: v.src.Cursor(), esc: escapeKey(nil, key), limit: v.pos}, nil
 }
 
 // versionScan walks the versions over a key prefix and yields, for each key,
 // its newest version before pos unless that version is a delete.
 type versionScan struct {
-	c      *bolt.Cursor
+	src    stateSource
+	c      stateCursor
 	pos    position
 	prefix []byte // escaped, no terminator
 	after  []byte // escaped with terminator; empty for none
@@ -76,6 +85,9 @@ func (s *versionScan) next() (key, value []byte, ok bool, err error) {
 			start = s.after
 		}
 		s.k, s.v = s.c.Seek(start)
+		if err := s.src.Err(); err != nil {
+			return nil, nil, false, err
+		}
 	}
 	for !s.done {
 		if s.k == nil || !bytes.HasPrefix(s.k, s.prefix) || len(s.k) < positionSize {
@@ -91,6 +103,11 @@ func (s *versionScan) next() (key, value []byte, ok bool, err error) {
 				best, found = s.v, true
 			}
 			s.k, s.v = s.c.Next()
+		}
+		if s.k == nil {
+			if err := s.src.Err(); err != nil {
+				return nil, nil, false, err
+			}
 		}
 		if !found || (len(s.after) > 0 && bytes.Compare(esc, s.after) <= 0) {
 			continue
@@ -113,7 +130,8 @@ func (s *versionScan) next() (key, value []byte, ok bool, err error) {
 
 // historyScan walks one key's versions strictly before limit.
 type historyScan struct {
-	c       *bolt.Cursor
+	src     stateSource
+	c       stateCursor
 	esc     []byte // escaped key with terminator
 	limit   position
 	started bool
@@ -130,6 +148,9 @@ func (s *historyScan) next() (voucher.HistoryEntry, bool, error) {
 		k, v = s.c.Seek(s.esc)
 	} else {
 		k, v = s.c.Next()
+	}
+	if err := s.src.Err(); err != nil {
+		return voucher.HistoryEntry{}, false, err
 	}
 	if k == nil || !hasPrefixKey(k, s.esc) || !decodePosition(k[len(s.esc):]).less(s.limit) {
 		s.done = true
