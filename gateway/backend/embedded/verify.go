@@ -36,7 +36,7 @@ const (
 	countTouchBytes  = 4 << 10
 	// verifyCacheBytes bounds the pages the replay workers read with pread
 	// and keep (treeReader), shared equally among them.
-	verifyCacheBytes = 48 << 20
+	verifyCacheBytes = 32 << 20
 	// countCacheBytes is the version count's: it reads each leaf once, in
 	// key order, so it needs little more than the pages from root to leaf.
 	countCacheBytes = 1 << 20
@@ -93,11 +93,23 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		}
 	}()
 
-	dbFile, err := os.Open(filepath.Join(l.dir, FileName))
-	if err != nil {
-		return res, fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
+	// The replay workers and the count read ledger.db with pread, each
+	// through a file of its own (a shared *os.File's reference count is one
+	// cache line all of them write on every read).
+	nWorkers := max(1, runtime.GOMAXPROCS(0))
+	readers := make([]*treeReader, nWorkers+1)
+	for i := range readers {
+		f, err := os.Open(filepath.Join(l.dir, FileName))
+		if err != nil {
+			return res, fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
+		}
+		defer func() { _ = f.Close() }()
+		cacheBytes := verifyCacheBytes / nWorkers
+		if i == nWorkers {
+			cacheBytes = countCacheBytes
+		}
+		readers[i] = newTreeReader(f, l.db.Info().PageSize, cacheBytes)
 	}
-	defer func() { _ = dbFile.Close() }()
 
 	v := &verifier{l: l, head: head, log: newLogReader(logFile, 0), minBad: math.MaxUint64, replayed: make([]uint32, head.number+1)}
 	jobs := make(chan verifyJob, verifyQueue)
@@ -108,10 +120,8 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		readErr = v.walkChain(ctx, jobs)
 	}()
 	var workers sync.WaitGroup
-	nWorkers := max(1, runtime.GOMAXPROCS(0))
-	for range nWorkers {
+	for _, r := range readers[:nWorkers] {
 		workers.Add(1)
-		r := newTreeReader(dbFile, l.db.Info().PageSize, verifyCacheBytes/nWorkers)
 		go func() {
 			defer workers.Done()
 			v.replayWorker(ctx, jobs, doneBlocks, r)
@@ -127,7 +137,7 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 	defer stopScan()
 	scanned := make(chan versionCount, 1)
 	go func() {
-		scanned <- v.countVersions(scanCtx, newTreeReader(dbFile, l.db.Info().PageSize, countCacheBytes))
+		scanned <- v.countVersions(scanCtx, readers[nWorkers])
 	}()
 
 	total := head.number + 1
