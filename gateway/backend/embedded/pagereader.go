@@ -208,6 +208,7 @@ func (p treePage) child(i int) uint64 { return binary.LittleEndian.Uint64(p.elem
 type treeCursor struct {
 	t     *tree
 	stack []cursorRef
+	key   []byte // the last key returned; Next must go above it, Prev below
 }
 
 type cursorRef struct {
@@ -215,9 +216,26 @@ type cursorRef struct {
 	index int
 }
 
+// maxTreeDepth bounds the pages from root to leaf. bbolt's trees are a few
+// levels deep; a damaged child pointer to an ancestor would otherwise make a
+// cycle to descend forever.
+const maxTreeDepth = 64
+
 func (c *treeCursor) push(id uint64, last bool) bool {
+	if len(c.stack) >= maxTreeDepth {
+		c.t.fail(fmt.Errorf("%w: the tree is deeper than %d pages at page %d", errCorrupt, maxTreeDepth, id))
+		c.stack = c.stack[:0]
+		return false
+	}
 	p, ok := c.t.page(id)
 	if !ok {
+		c.stack = c.stack[:0]
+		return false
+	}
+	if p.count() == 0 && len(c.stack) > 0 {
+		// bbolt removes a page that loses its last key; only the root of
+		// an empty bucket is empty.
+		c.t.fail(fmt.Errorf("%w: empty page %d below the root", errCorrupt, id))
 		c.stack = c.stack[:0]
 		return false
 	}
@@ -256,11 +274,28 @@ func (c *treeCursor) current() (key, value []byte) {
 	if top.index < 0 || top.index >= top.page.count() {
 		return nil, nil
 	}
-	return top.page.key(top.index), top.page.value(top.index)
+	c.key = top.page.key(top.index)
+	return c.key, top.page.value(top.index)
+}
+
+// moved returns the key a Next (up) or Prev (down) arrived at, unless it did
+// not move that way: keys out of order mean a damaged tree, and a walk that
+// went on could loop through a cycle of pages forever.
+func (c *treeCursor) moved(from []byte, up bool) (key, value []byte) {
+	key, value = c.current()
+	if key == nil || from == nil {
+		return key, value
+	}
+	if cmp := bytes.Compare(key, from); up && cmp <= 0 || !up && cmp >= 0 {
+		c.t.fail(fmt.Errorf("%w: keys out of order after %x", errCorrupt, from))
+		c.stack = c.stack[:0]
+		return nil, nil
+	}
+	return key, value
 }
 
 func (c *treeCursor) First() (key, value []byte) {
-	c.stack = c.stack[:0]
+	c.stack, c.key = c.stack[:0], nil
 	if !c.push(c.t.root, false) || !c.descend(false) {
 		return nil, nil
 	}
@@ -271,7 +306,7 @@ func (c *treeCursor) First() (key, value []byte) {
 }
 
 func (c *treeCursor) Last() (key, value []byte) {
-	c.stack = c.stack[:0]
+	c.stack, c.key = c.stack[:0], nil
 	if !c.push(c.t.root, true) || !c.descend(true) {
 		return nil, nil
 	}
@@ -283,7 +318,7 @@ func (c *treeCursor) Last() (key, value []byte) {
 
 // Seek moves to the first key at or after seek.
 func (c *treeCursor) Seek(seek []byte) (key, value []byte) {
-	c.stack = c.stack[:0]
+	c.stack, c.key = c.stack[:0], nil
 	if !c.push(c.t.root, false) {
 		return nil, nil
 	}
@@ -321,32 +356,29 @@ func (c *treeCursor) Seek(seek []byte) (key, value []byte) {
 }
 
 func (c *treeCursor) Next() (key, value []byte) {
-	for {
-		i := len(c.stack) - 1
-		for ; i >= 0; i-- {
-			if ref := &c.stack[i]; ref.index < ref.page.count()-1 {
-				ref.index++
-				break
-			}
+	from := c.key
+	i := len(c.stack) - 1
+	for ; i >= 0; i-- {
+		if ref := &c.stack[i]; ref.index < ref.page.count()-1 {
+			ref.index++
+			break
 		}
-		if i < 0 {
-			// Past the end: stay on the last element, as bbolt does.
-			return nil, nil
-		}
-		c.stack = c.stack[:i+1]
-		if !c.descend(false) {
-			return nil, nil
-		}
-		if c.stack[len(c.stack)-1].page.count() == 0 {
-			continue
-		}
-		return c.current()
 	}
+	if i < 0 {
+		// Past the end: stay on the last element, as bbolt does.
+		return nil, nil
+	}
+	c.stack = c.stack[:i+1]
+	if !c.descend(false) {
+		return nil, nil
+	}
+	return c.moved(from, true)
 }
 
 // Prev moves to the previous key; before the first one it returns nil and
 // leaves the cursor nowhere (bbolt's stays on the first key).
 func (c *treeCursor) Prev() (key, value []byte) {
+	from := c.key
 	for len(c.stack) > 0 {
 		ref := &c.stack[len(c.stack)-1]
 		if ref.index > 0 {
@@ -354,10 +386,7 @@ func (c *treeCursor) Prev() (key, value []byte) {
 			if !c.descend(true) {
 				return nil, nil
 			}
-			if c.stack[len(c.stack)-1].page.count() == 0 {
-				continue
-			}
-			return c.current()
+			return c.moved(from, false)
 		}
 		c.stack = c.stack[:len(c.stack)-1]
 	}

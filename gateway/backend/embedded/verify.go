@@ -480,6 +480,12 @@ func (v *verifier) countVersions(ctx context.Context, r *treeReader) versionCoun
 					detail = fmt.Sprintf("malformed state key %x", k)
 					return nil
 				}
+				if last != nil && bytes.Compare(k, last) <= 0 {
+					// Only a damaged tree walks back: stop rather than
+					// count (or loop) again.
+					detail = fmt.Sprintf("the state's keys are out of order at %x", k)
+					return nil
+				}
 				if p := decodePosition(k[len(k)-positionSize:]); p.Block <= v.head.number {
 					stored[p.Block]++
 				}
