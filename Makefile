@@ -37,6 +37,7 @@ test-fuzz: ## Run each fuzz target briefly (FUZZTIME=5s by default)
 	@for f in FuzzValidateUSCC FuzzValidateCertificateNo FuzzValidateSHA256 FuzzParseDate FuzzParseMoney; do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./chaincode/voucher || exit 1; \
 	done
+	$(GO) test -run '^$$' -fuzz '^FuzzTreeReader$$' -fuzztime $(FUZZTIME) ./gateway/backend/embedded
 
 .PHONY: test-fabric
 test-fabric: build ## The Fabric backend's integration tests and the e2e suite on a real Fabric network (brought up here, and down whatever happens)

@@ -36,7 +36,7 @@ const (
 	countTouchBytes  = 4 << 10
 	// verifyCacheBytes bounds the pages the replay workers read with pread
 	// and keep (treeReader), shared equally among them.
-	verifyCacheBytes = 32 << 20
+	verifyCacheBytes = 16 << 20
 	// countCacheBytes is the version count's: it reads each leaf once, in
 	// key order, so it needs little more than the pages from root to leaf.
 	countCacheBytes = 1 << 20
