@@ -96,6 +96,22 @@ func IsReadOnly(fn string) bool {
 // and returns the JSON result. A rejection is an *Error and writes nothing
 // the caller must keep: adapters discard the transaction's writes on error.
 func (c *Contract) Invoke(ctx Context, fn string, arg []byte) ([]byte, error) {
+	out, err := c.run(ctx, fn, arg)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
+}
+
+// Replay runs transaction fn as Invoke does, for its writes and event only:
+// it does not encode the result, which a ledger replaying its own history
+// (recovery, verification) would throw away.
+func (c *Contract) Replay(ctx Context, fn string, arg []byte) error {
+	_, err := c.run(ctx, fn, arg)
+	return err
+}
+
+func (c *Contract) run(ctx Context, fn string, arg []byte) (any, error) {
 	h, ok := handlers[fn]
 	if !ok {
 		return nil, errorf(CodeInvalidArgument, "unknown transaction %q", fn)
@@ -115,7 +131,7 @@ func (c *Contract) Invoke(ctx Context, fn string, arg []byte) ([]byte, error) {
 		}
 		return nil, &Error{Code: CodeInternal, Message: fmt.Sprintf("%s: %v", fn, err)}
 	}
-	return json.Marshal(out)
+	return out, nil
 }
 
 // checkCaller refuses identities that carry no usable role.

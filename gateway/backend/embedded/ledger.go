@@ -146,12 +146,14 @@ type result struct {
 // Open opens (creating if needed) the ledger at dir/ledger.db and starts its
 // committer. A new ledger gets its genesis block.
 func Open(ctx context.Context, dir string, opts ...Option) (*Ledger, error) {
+	ct := voucher.New()
 	cfg := config{
 		maxBatch:   DefaultMaxBatch,
 		queueLen:   DefaultQueueLen,
 		mmapSize:   DefaultMmapSize,
 		log:        slog.Default(),
-		invoke:     voucher.New().Invoke,
+		invoke:     ct.Invoke,
+		replay:     ct.Replay,
 		isReadOnly: voucher.IsReadOnly,
 	}
 	for _, o := range opts {
@@ -338,6 +340,18 @@ func (l *Ledger) invoke(c *txContext, fn string, arg []byte) (out []byte, err er
 		}
 	}()
 	return l.cfg.invoke(c, fn, arg)
+}
+
+// replay runs the contract as invoke does, for the writes and the event
+// only (recovery and Verify): the result is not encoded.
+func (l *Ledger) replay(c *txContext, fn string, arg []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.cfg.log.Error("contract panicked", "fn", fn, "tx_id", c.txID, "panic", p)
+			err = &voucher.Error{Code: voucher.CodeInternal, Message: fmt.Sprintf("%s: contract failure", fn)}
+		}
+	}()
+	return l.cfg.replay(c, fn, arg)
 }
 
 // Info returns the height (blocks including genesis) and the head hash.

@@ -44,6 +44,7 @@ type config struct {
 	mmapSize   int
 	log        *slog.Logger
 	invoke     Invoker
+	replay     func(ctx voucher.Context, fn string, arg []byte) error
 	isReadOnly func(fn string) bool
 	observe    func(CommitStats)
 	beforeSync func() // tests: called by the syncer before each fdatasync
@@ -104,6 +105,7 @@ func WithContract(ct *voucher.Contract) Option {
 			return fmt.Errorf("nil contract")
 		}
 		c.invoke = ct.Invoke
+		c.replay = ct.Replay
 		c.isReadOnly = voucher.IsReadOnly
 		return nil
 	}
@@ -122,6 +124,10 @@ func WithCommitObserver(fn func(CommitStats)) Option {
 func withInvoker(invoke Invoker, isReadOnly func(string) bool) Option {
 	return func(c *config) error {
 		c.invoke = invoke
+		c.replay = func(ctx voucher.Context, fn string, arg []byte) error {
+			_, err := invoke(ctx, fn, arg)
+			return err
+		}
 		c.isReadOnly = isReadOnly
 		return nil
 	}

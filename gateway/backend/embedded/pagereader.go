@@ -80,7 +80,11 @@ type tree struct {
 	err   error  // the first failure to read or decode a page
 }
 
-func (t *tree) Cursor() stateCursor { return &treeCursor{t: t} }
+func (t *tree) Cursor() stateCursor {
+	c := &treeCursor{t: t}
+	c.stack = c.stackBuf[:0]
+	return c
+}
 func (t *tree) Err() error          { return t.err }
 
 func (t *tree) fail(err error) {
@@ -112,7 +116,7 @@ func (t *tree) read(id uint64) ([]byte, error) {
 	if id < 2 || id >= t.pages {
 		return nil, fmt.Errorf("%w: page id out of the file's %d pages", errCorrupt, t.pages)
 	}
-	data := make([]byte, size)
+	data := t.r.cache.buffer(int(size))
 	if _, err := t.r.f.ReadAt(data, int64(id*size)); err != nil { //nolint:gosec // bounded by the file size
 		return nil, err
 	}
@@ -209,6 +213,8 @@ type treeCursor struct {
 	t     *tree
 	stack []cursorRef
 	key   []byte // the last key returned; Next must go above it, Prev below
+
+	stackBuf [6]cursorRef // room for the stack of any tree up to a few GB
 }
 
 type cursorRef struct {
@@ -393,8 +399,16 @@ func (c *treeCursor) Prev() (key, value []byte) {
 	return nil, nil
 }
 
+// recycle tells r that its caller holds no key or value it read through r
+// any more, so the buffers of pages evicted since the last recycle may be
+// read into again: a miss then costs no allocation.
+func (r *treeReader) recycle() { r.cache.recycle() }
+
 // pageCache holds pages up to a size in bytes and evicts by CLOCK: an
 // approximation of least-recently-used whose hit costs one map lookup.
+//
+// An evicted page may still be referenced (a key a caller holds, a page on a
+// cursor's stack), so its buffer is retired, and reused only after recycle.
 type pageCache struct {
 	maxBytes int
 	bytes    int
@@ -402,6 +416,8 @@ type pageCache struct {
 	slots    []cacheSlot
 	free     []int
 	hand     int
+	retired  [][]byte // evicted since the last recycle
+	spare    [][]byte // free to read into
 }
 
 type cacheSlot struct {
@@ -457,6 +473,7 @@ func (c *pageCache) evict() {
 		default:
 			delete(c.index, s.id)
 			c.bytes -= len(s.data)
+			c.retire(s.data)
 			*s = cacheSlot{}
 			c.free = append(c.free, c.hand-1)
 			return
@@ -465,8 +482,41 @@ func (c *pageCache) evict() {
 }
 
 func (c *pageCache) reset() {
+	for _, s := range c.slots {
+		c.retire(s.data)
+	}
 	clear(c.index)
 	c.slots, c.free, c.bytes, c.hand = c.slots[:0], c.free[:0], 0, 0
+}
+
+// maxRetiredBytes bounds the buffers kept for reuse beyond the cache's own
+// pages; the rest are left to the garbage collector.
+const maxRetiredBytes = 1 << 20
+
+func (c *pageCache) retire(data []byte) {
+	if data != nil && (len(c.retired)+len(c.spare))*len(data) < maxRetiredBytes {
+		c.retired = append(c.retired, data)
+	}
+}
+
+func (c *pageCache) recycle() {
+	c.spare = append(c.spare, c.retired...)
+	clear(c.retired)
+	c.retired = c.retired[:0]
+}
+
+// buffer returns size bytes to read a page into: a spare buffer of that
+// size when there is one.
+func (c *pageCache) buffer(size int) []byte {
+	for n := len(c.spare); n > 0; n = len(c.spare) {
+		b := c.spare[n-1]
+		c.spare[n-1] = nil
+		c.spare = c.spare[:n-1]
+		if len(b) == size {
+			return b
+		}
+	}
+	return make([]byte, size)
 }
 
 // stateSource is where a versionView reads the versions bucket: bbolt's own

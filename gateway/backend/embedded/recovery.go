@@ -279,7 +279,7 @@ func (l *Ledger) applyLogged(tx *bolt.Tx, rec []byte, prev headRef, hasPrev bool
 		pos := position{Block: hdr.Number, Index: uint32(i)} //nolint:gosec // i < maxTxsPerBlock
 		caller := voucher.Identity{MSPID: t.Caller.MSPID, Name: t.Caller.Name, Role: voucher.Role(t.Caller.Role), AgencyID: t.Caller.AgencyID}
 		c := newTxContext(bucketView(versions, pos), true, t.TxID, time.Unix(0, t.Timestamp).UTC(), caller)
-		if _, err := l.invoke(c, t.Fn, t.Arg); err != nil {
+		if err := l.replay(c, t.Fn, t.Arg); err != nil {
 			return prev, fmt.Errorf("%w: replaying block %d transaction %d (%s %s): the contract rejects it: %w",
 				errCorrupt, hdr.Number, i, t.Fn, t.TxID, err)
 		}

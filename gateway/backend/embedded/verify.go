@@ -341,7 +341,7 @@ func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done
 		if ctx.Err() != nil || v.stopAt(j.hdr.Number) {
 			continue
 		}
-		if err := v.l.db.View(func(tx *bolt.Tx) error { return v.replayBlock(tx, j, r.source(tx, bucketVersions)) }); err != nil {
+		if err := v.l.db.View(func(tx *bolt.Tx) error { return v.replayBlock(tx, j, r) }); err != nil {
 			v.setErr(fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err))
 			continue
 		}
@@ -352,7 +352,8 @@ func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done
 // replayBlock replays one block's transactions on the state read from
 // versions; a mismatch is recorded with v.bad, the error is for storage
 // failures.
-func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, versions stateSource) error {
+func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader) error {
+	versions := r.source(tx, bucketVersions)
 	_, mapped := versions.(boltSource)
 	n := j.hdr.Number
 	if sumSHA256(j.section) != j.hdr.DataHash {
@@ -371,11 +372,13 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, versions stateSource) e
 		if !t.Valid {
 			continue // never written by this ledger; it would carry no writes
 		}
+		// The previous transaction's reads and checks are done with.
+		r.recycle()
 		pos := position{Block: n, Index: index}
 		index++
 		caller := voucher.Identity{MSPID: t.Caller.MSPID, Name: t.Caller.Name, Role: voucher.Role(t.Caller.Role), AgencyID: t.Caller.AgencyID}
 		c := newTxContext(versionView{src: versions, pos: pos}, true, t.TxID, time.Unix(0, t.Timestamp).UTC(), caller)
-		if _, err := v.l.invoke(c, t.Fn, t.Arg); err != nil {
+		if err := v.l.replay(c, t.Fn, t.Arg); err != nil {
 			if rerr := versions.Err(); rerr != nil {
 				return v.unreadable(n, rerr)
 			}
@@ -452,6 +455,7 @@ func (v *verifier) countVersions(ctx context.Context, r *treeReader) versionCoun
 		}
 		detail := ""
 		var readErr error
+		r.recycle() // only last, a copy, survives the previous chunk
 		err := v.l.db.View(func(tx *bolt.Tx) error {
 			src := r.source(tx, bucketVersions)
 			_, mapped := src.(boltSource)
