@@ -286,14 +286,14 @@ func decodePosition(b []byte) position {
 
 // escapePrefix escapes key without the terminator.
 func escapePrefix(dst []byte, key []byte) []byte {
-	for _, c := range key {
-		if c == 0 {
-			dst = append(dst, 0, 0xFF)
-		} else {
-			dst = append(dst, c)
+	for {
+		i := bytes.IndexByte(key, 0)
+		if i < 0 {
+			return append(dst, key...)
 		}
+		dst = append(append(dst, key[:i]...), 0, 0xFF)
+		key = key[i+1:]
 	}
-	return dst
 }
 
 // escapeKey escapes key with its terminator.

@@ -78,6 +78,7 @@ type tree struct {
 	root  uint64
 	pages uint64 // pages in the file as the read transaction sees it
 	err   error  // the first failure to read or decode a page
+	point *treeCursor
 }
 
 func (t *tree) Cursor() stateCursor {
@@ -85,7 +86,14 @@ func (t *tree) Cursor() stateCursor {
 	c.stack = c.stackBuf[:0]
 	return c
 }
-func (t *tree) Err() error          { return t.err }
+
+func (t *tree) pointCursor() stateCursor {
+	if t.point == nil {
+		t.point = t.Cursor().(*treeCursor)
+	}
+	return t.point
+}
+func (t *tree) Err() error { return t.err }
 
 func (t *tree) fail(err error) {
 	if t.err == nil {
@@ -412,7 +420,7 @@ func (r *treeReader) recycle() { r.cache.recycle() }
 type pageCache struct {
 	maxBytes int
 	bytes    int
-	index    map[uint64]int // page id → slot
+	index    slotIndex // page id → slot
 	slots    []cacheSlot
 	free     []int
 	hand     int
@@ -427,11 +435,11 @@ type cacheSlot struct {
 }
 
 func newPageCache(maxBytes int) pageCache {
-	return pageCache{maxBytes: maxBytes, index: make(map[uint64]int)}
+	return pageCache{maxBytes: maxBytes}
 }
 
 func (c *pageCache) get(id uint64) ([]byte, bool) {
-	i, ok := c.index[id]
+	i, ok := c.index.get(id)
 	if !ok {
 		return nil, false
 	}
@@ -453,7 +461,7 @@ func (c *pageCache) put(id uint64, data []byte) {
 		c.slots = append(c.slots, cacheSlot{})
 	}
 	c.slots[i] = cacheSlot{id: id, data: data}
-	c.index[id] = i
+	c.index.put(id, i)
 	c.bytes += len(data)
 }
 
@@ -471,7 +479,7 @@ func (c *pageCache) evict() {
 		case s.used:
 			s.used = false
 		default:
-			delete(c.index, s.id)
+			c.index.remove(s.id)
 			c.bytes -= len(s.data)
 			c.retire(s.data)
 			*s = cacheSlot{}
@@ -485,7 +493,7 @@ func (c *pageCache) reset() {
 	for _, s := range c.slots {
 		c.retire(s.data)
 	}
-	clear(c.index)
+	c.index.clear()
 	c.slots, c.free, c.bytes, c.hand = c.slots[:0], c.free[:0], 0, 0
 }
 
@@ -519,10 +527,102 @@ func (c *pageCache) buffer(size int) []byte {
 	return make([]byte, size)
 }
 
+// slotIndex maps page ids to cache slots: open addressing with linear
+// probing, the cache's hottest path (a lookup per page per Seek), cheaper
+// than a Go map for integer keys.
+type slotIndex struct {
+	entries []slotEntry // a power of two long, at most half full
+	n       int
+}
+
+type slotEntry struct {
+	id   uint64 // page id + 1; 0 marks an empty entry
+	slot int
+}
+
+func (x *slotIndex) home(id uint64) int {
+	return int((id * 0x9E3779B97F4A7C15) >> 32 & uint64(len(x.entries)-1)) //nolint:gosec // masked to the table
+}
+
+func (x *slotIndex) get(id uint64) (int, bool) {
+	if x.n == 0 {
+		return 0, false
+	}
+	for i := x.home(id); ; i = (i + 1) & (len(x.entries) - 1) {
+		switch e := x.entries[i]; e.id {
+		case id + 1:
+			return e.slot, true
+		case 0:
+			return 0, false
+		}
+	}
+}
+
+// put adds id, which must not be in x.
+func (x *slotIndex) put(id uint64, slot int) {
+	if 2*(x.n+1) > len(x.entries) {
+		old := x.entries
+		x.entries, x.n = make([]slotEntry, max(64, 2*len(old))), 0
+		for _, e := range old {
+			if e.id != 0 {
+				x.put(e.id-1, e.slot)
+			}
+		}
+	}
+	i := x.home(id)
+	for x.entries[i].id != 0 {
+		i = (i + 1) & (len(x.entries) - 1)
+	}
+	x.entries[i] = slotEntry{id: id + 1, slot: slot}
+	x.n++
+}
+
+// remove deletes id, shifting back the entries of its probe run so that
+// lookups need no tombstones.
+func (x *slotIndex) remove(id uint64) {
+	if x.n == 0 {
+		return
+	}
+	mask := len(x.entries) - 1
+	i := x.home(id)
+	for x.entries[i].id != id+1 {
+		if x.entries[i].id == 0 {
+			return
+		}
+		i = (i + 1) & mask
+	}
+	x.n--
+	for j := i; ; {
+		x.entries[i] = slotEntry{}
+		for {
+			j = (j + 1) & mask
+			e := x.entries[j]
+			if e.id == 0 {
+				return
+			}
+			// Move e back into the hole at i unless its home lies
+			// cyclically in (i, j].
+			if h := x.home(e.id - 1); (j-h)&mask >= (j-i)&mask {
+				x.entries[i] = e
+				i = j
+				break
+			}
+		}
+	}
+}
+
+func (x *slotIndex) clear() {
+	clear(x.entries)
+	x.n = 0
+}
+
 // stateSource is where a versionView reads the versions bucket: bbolt's own
 // cursor on its memory map, or a tree read with pread.
 type stateSource interface {
 	Cursor() stateCursor
+	// pointCursor is a cursor for one lookup at a time: it may be the same
+	// cursor on every call, so a caller must be done with the last one.
+	pointCursor() stateCursor
 	// Err is the first failure to read the source, which its cursors
 	// report as the end of the data.
 	Err() error
@@ -539,14 +639,16 @@ type stateCursor interface {
 
 type boltSource struct{ b *bolt.Bucket }
 
-func (s boltSource) Cursor() stateCursor { return s.b.Cursor() }
-func (s boltSource) Err() error          { return nil }
+func (s boltSource) Cursor() stateCursor      { return s.b.Cursor() }
+func (s boltSource) pointCursor() stateCursor { return s.b.Cursor() }
+func (s boltSource) Err() error               { return nil }
 
 // errSource is a source that could not be opened.
 type errSource struct{ err error }
 
-func (s errSource) Cursor() stateCursor { return emptyCursor{} }
-func (s errSource) Err() error          { return s.err }
+func (s errSource) Cursor() stateCursor      { return emptyCursor{} }
+func (s errSource) pointCursor() stateCursor { return emptyCursor{} }
+func (s errSource) Err() error               { return s.err }
 
 type emptyCursor struct{}
 
@@ -558,7 +660,7 @@ func (emptyCursor) Prev() (key, value []byte)       { return nil, nil }
 
 // getExact returns key's value in src, or nil.
 func getExact(src stateSource, key []byte) []byte {
-	k, v := src.Cursor().Seek(key)
+	k, v := src.pointCursor().Seek(key)
 	if !bytes.Equal(k, key) {
 		return nil
 	}

@@ -277,8 +277,8 @@ func TestPageCacheBound(t *testing.T) {
 		if _, ok := c.get(id); !ok {
 			t.Fatalf("page %d not cached right after put", id)
 		}
-		if len(c.index) != len(c.slots)-len(c.free) {
-			t.Fatalf("index has %d pages, slots %d with %d free", len(c.index), len(c.slots), len(c.free))
+		if c.index.n != len(c.slots)-len(c.free) {
+			t.Fatalf("index has %d pages, slots %d with %d free", c.index.n, len(c.slots), len(c.free))
 		}
 	}
 	c.put(1000, make([]byte, 11*4096)) // larger than the whole cache: not kept
@@ -288,6 +288,64 @@ func TestPageCacheBound(t *testing.T) {
 	c.reset()
 	if _, ok := c.get(99); ok || c.bytes != 0 {
 		t.Fatal("reset left pages behind")
+	}
+}
+
+// The slot index answers as a map does under any mix of puts and removes
+// (ids chosen to collide, so probe runs wrap and shift back).
+func TestSlotIndexMatchesAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var x slotIndex
+	want := map[uint64]int{}
+	for step := range 200_000 {
+		id := rng.Uint64N(300)
+		if _, ok := want[id]; ok && rng.IntN(2) == 0 {
+			x.remove(id)
+			delete(want, id)
+		} else if !ok {
+			x.put(id, step)
+			want[id] = step
+		}
+		if step%1000 == 0 {
+			x.remove(1 << 40) // absent: no change
+			if x.n != len(want) {
+				t.Fatalf("step %d: %d entries, want %d", step, x.n, len(want))
+			}
+			for id := range uint64(300) {
+				slot, ok := x.get(id)
+				if w, wok := want[id]; ok != wok || ok && slot != w {
+					t.Fatalf("step %d: get(%d) = %d, %v; want %d, %v", step, id, slot, ok, w, wok)
+				}
+			}
+		}
+	}
+	x.clear()
+	for id := range uint64(300) {
+		if _, ok := x.get(id); ok || x.n != 0 {
+			t.Fatalf("clear left page %d behind", id)
+		}
+	}
+}
+
+// Buffers of evicted pages are reused only after recycle.
+func TestPageCacheReusesAfterRecycle(t *testing.T) {
+	c := newPageCache(2 * 4096)
+	pages := make([][]byte, 4)
+	for id := range pages {
+		pages[id] = c.buffer(4096)
+		c.put(uint64(id), pages[id]) //nolint:gosec // small
+	}
+	// Pages 0 and 1 were evicted; until recycle their buffers stay theirs.
+	if b := c.buffer(4096); &b[0] == &pages[0][0] || &b[0] == &pages[1][0] {
+		t.Fatal("an evicted page's buffer was reused before recycle")
+	}
+	c.recycle()
+	b := c.buffer(4096)
+	if &b[0] != &pages[0][0] && &b[0] != &pages[1][0] {
+		t.Fatal("recycle did not make the evicted buffers reusable")
+	}
+	if b := c.buffer(3 * 4096); len(b) != 3*4096 {
+		t.Fatalf("buffer of %d bytes, want %d", len(b), 3*4096)
 	}
 }
 

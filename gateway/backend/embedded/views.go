@@ -27,10 +27,11 @@ func bucketView(b *bolt.Bucket, pos position) versionView {
 }
 
 func (v versionView) get(key []byte) ([]byte, error) {
-	esc := escapeKey(nil, key)
-	c := v.src.Cursor()
+	seek := versionKey(key, v.pos) // the first version key after the view
+	esc := seek[:len(seek)-positionSize]
+	c := v.src.pointCursor()
 	var k, val []byte
-	if k, _ = c.Seek(v.pos.append(bytes.Clone(esc))); k == nil {
+	if k, _ = c.Seek(seek); k == nil {
 		k, val = c.Last()
 	} else {
 		k, val = c.Prev()
