@@ -348,7 +348,10 @@ type versionRec struct {
 }
 
 func encodeVersion(r versionRec) []byte {
-	out := make([]byte, 0, 8+1+1+len(r.TxID)+len(r.Value))
+	return appendVersion(make([]byte, 0, 8+1+1+len(r.TxID)+len(r.Value)), r)
+}
+
+func appendVersion(out []byte, r versionRec) []byte {
 	out = appendInt64(out, r.Timestamp)
 	if r.IsDelete {
 		out = append(out, 1)

@@ -657,12 +657,3 @@ func (emptyCursor) Last() (key, value []byte)       { return nil, nil }
 func (emptyCursor) Seek([]byte) (key, value []byte) { return nil, nil }
 func (emptyCursor) Next() (key, value []byte)       { return nil, nil }
 func (emptyCursor) Prev() (key, value []byte)       { return nil, nil }
-
-// getExact returns key's value in src, or nil.
-func getExact(src stateSource, key []byte) []byte {
-	k, v := src.pointCursor().Seek(key)
-	if !bytes.Equal(k, key) {
-		return nil
-	}
-	return v
-}

@@ -398,3 +398,12 @@ func FuzzTreeReader(f *testing.F) {
 		c.First()
 	})
 }
+
+// getExact returns key's value in src, or nil.
+func getExact(src stateSource, key []byte) []byte {
+	k, v := src.pointCursor().Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}

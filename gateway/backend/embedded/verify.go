@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -111,7 +112,11 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		readers[i] = newTreeReader(f, l.db.Info().PageSize, cacheBytes)
 	}
 
-	v := &verifier{l: l, head: head, log: newLogReader(logFile, 0), minBad: math.MaxUint64, replayed: make([]uint32, head.number+1)}
+	v := &verifier{l: l, head: head, log: newLogReader(logFile, 0), minBad: math.MaxUint64,
+		replayed: make([]uint32, head.number+1), replayedSums: make([]versionSum, head.number+1)}
+	if _, err := rand.Read(v.key[:]); err != nil {
+		return res, fmt.Errorf("verify: %w", err)
+	}
 	jobs := make(chan verifyJob, verifyQueue)
 	doneBlocks := make(chan uint64, verifyQueue)
 	var readErr error
@@ -124,7 +129,7 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			v.replayWorker(ctx, jobs, doneBlocks, r)
+			v.replayWorker(ctx, jobs, doneBlocks, r, newVersionHasher(v.key))
 		}()
 	}
 	go func() {
@@ -162,24 +167,25 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		return res, fmt.Errorf("verify: %w", err)
 	}
 	res.CheckedBlocks = checked
-	if bad, detail := v.failure(); detail != "" {
-		res.Detail = detail
-		if bad != math.MaxUint64 {
-			res.FirstBadBlock = &bad
-			res.CheckedBlocks = bad
-		}
-		return res, nil
-	}
+	// The replay checks the blocks below the first broken one; the state
+	// scan then tells whether those blocks' versions are the ones stored.
 	count := <-scanned
 	if count.err != nil {
 		return res, count.err
 	}
-	bad, detail := v.compareCounts(count)
+	bad, detail := v.failure()
+	if count.detail == "" {
+		if n, d := v.compareCounts(count, bad); d != "" {
+			bad, detail = n, d
+		}
+	} else if detail == "" {
+		detail = count.detail
+	}
 	if detail != "" {
 		res.Detail = detail
-		if bad != nil {
-			res.FirstBadBlock = bad
-			res.CheckedBlocks = *bad
+		if bad != math.MaxUint64 {
+			res.FirstBadBlock = &bad
+			res.CheckedBlocks = bad
 		}
 		return res, nil
 	}
@@ -207,6 +213,10 @@ type verifier struct {
 	writes   atomic.Uint64 // state writes replayed
 	txs      atomic.Uint64 // transactions replayed
 	replayed []uint32      // versions made by the replay of each block (one writer per block)
+	// replayedSums are the sums of the versions made by the replay of each
+	// block, under key.
+	replayedSums []versionSum
+	key          [32]byte
 
 	mu     sync.Mutex
 	minBad uint64 // the lowest failing block, MaxUint64 for none
@@ -336,12 +346,12 @@ func (v *verifier) walkChain(ctx context.Context, jobs chan<- verifyJob) error {
 
 // replayWorker replays blocks until jobs closes, reading the state through
 // r.
-func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done chan<- uint64, r *treeReader) {
+func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done chan<- uint64, r *treeReader, x *versionHasher) {
 	for j := range jobs {
 		if ctx.Err() != nil || v.stopAt(j.hdr.Number) {
 			continue
 		}
-		if err := v.l.db.View(func(tx *bolt.Tx) error { return v.replayBlock(tx, j, r) }); err != nil {
+		if err := v.l.db.View(func(tx *bolt.Tx) error { return v.replayBlock(tx, j, r, x) }); err != nil {
 			v.setErr(fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err))
 			continue
 		}
@@ -352,7 +362,7 @@ func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done
 // replayBlock replays one block's transactions on the state read from
 // versions; a mismatch is recorded with v.bad, the error is for storage
 // failures.
-func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader) error {
+func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader, x *versionHasher) error {
 	versions := r.source(tx, bucketVersions)
 	_, mapped := versions.(boltSource)
 	n := j.hdr.Number
@@ -366,6 +376,8 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader) error {
 		return nil
 	}
 	digest := newWritesDigest()
+	var sum versionSum
+	var keyBuf, versionBuf []byte
 	var writes uint64
 	var index uint32
 	for _, t := range txs {
@@ -389,21 +401,13 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader) error {
 			v.bad(n, "transaction %d (%s %s): the replay emits another event", pos.Index, t.Fn, t.TxID)
 			return nil
 		}
+		// Each write is summed as the version the commit stored for it;
+		// the state scan sums the versions stored (compareCounts).
 		for _, w := range c.sortedWrites() {
 			key := []byte(w.key)
-			raw := getExact(versions, versionKey(key, pos))
-			if err := versions.Err(); err != nil {
-				return v.unreadable(n, err)
-			}
-			if raw == nil {
-				v.bad(n, "transaction %d (%s %s): wrote %q but the state has no such version", pos.Index, t.Fn, t.TxID, w.key)
-				return nil
-			}
-			rec, err := decodeVersion(raw)
-			if err != nil || rec.TxID != t.TxID || rec.Timestamp != t.Timestamp || rec.IsDelete != w.w.isDelete || !bytes.Equal(rec.Value, w.w.value) {
-				v.bad(n, "transaction %d (%s %s): the stored version of %q differs from the replayed write", pos.Index, t.Fn, t.TxID, w.key)
-				return nil
-			}
+			keyBuf = pos.append(escapeKey(keyBuf[:0], key))
+			versionBuf = appendVersion(versionBuf[:0], versionRec{TxID: t.TxID, Timestamp: t.Timestamp, IsDelete: w.w.isDelete, Value: w.w.value})
+			sum.add(x.sum(keyBuf, versionBuf))
 			digest.add(pos.Index, key, w.w.value, w.w.isDelete)
 			writes++
 		}
@@ -419,6 +423,7 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader) error {
 		return nil
 	}
 	v.replayed[n] = uint32(writes)
+	v.replayedSums[n] = sum
 	v.writes.Add(writes)
 	v.txs.Add(uint64(index))
 	return nil
@@ -433,102 +438,4 @@ func (v *verifier) unreadable(n uint64, err error) error {
 		return nil
 	}
 	return err
-}
-
-// versionCount is what countVersions found: the stored versions of each
-// block, or a malformed key (detail), or a failure to read (err).
-type versionCount struct {
-	stored []uint32
-	detail string
-	err    error
-}
-
-// countVersions counts the stored versions of each block up to the head (a
-// chunk of the versions bucket per read transaction, read through r).
-// Versions written after Verify began are ignored.
-func (v *verifier) countVersions(ctx context.Context, r *treeReader) versionCount {
-	stored := make([]uint32, len(v.replayed))
-	var last []byte
-	for done := false; !done; {
-		if err := ctx.Err(); err != nil {
-			return versionCount{err: fmt.Errorf("verify: %w", err)}
-		}
-		detail := ""
-		var readErr error
-		r.recycle() // only last, a copy, survives the previous chunk
-		err := v.l.db.View(func(tx *bolt.Tx) error {
-			src := r.source(tx, bucketVersions)
-			_, mapped := src.(boltSource)
-			c := src.Cursor()
-			defer func() {
-				switch rerr := src.Err(); {
-				case rerr == nil:
-				case errors.Is(rerr, errCorrupt):
-					detail = fmt.Sprintf("the state's versions cannot be read: %v", rerr)
-				default:
-					readErr = rerr
-				}
-			}()
-			var k []byte
-			if last == nil {
-				k, _ = c.First()
-			} else if k, _ = c.Seek(last); k != nil && bytes.Equal(k, last) {
-				k, _ = c.Next()
-			}
-			for n := 0; n < verifyStateChunk; n++ {
-				if k == nil {
-					done = true
-					return nil
-				}
-				if len(k) < 2+positionSize {
-					detail = fmt.Sprintf("malformed state key %x", k)
-					return nil
-				}
-				if last != nil && bytes.Compare(k, last) <= 0 {
-					// Only a damaged tree walks back: stop rather than
-					// count (or loop) again.
-					detail = fmt.Sprintf("the state's keys are out of order at %x", k)
-					return nil
-				}
-				if p := decodePosition(k[len(k)-positionSize:]); p.Block <= v.head.number {
-					stored[p.Block]++
-				}
-				// Through the map, accounted per version, inside the read
-				// transaction: in key order the leaves lie scattered over
-				// the file, and each may map a whole large folio.
-				if mapped {
-					v.l.touchIn(tx, countTouchBytes)
-				}
-				last = append(last[:0], k...)
-				k, _ = c.Next()
-			}
-			return nil
-		})
-		if err == nil {
-			err = readErr
-		}
-		if err != nil {
-			return versionCount{err: fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)}
-		}
-		if detail != "" {
-			return versionCount{detail: detail}
-		}
-	}
-	return versionCount{stored: stored}
-}
-
-// compareCounts holds the stored versions of each block to the replay's:
-// every replayed write was found stored, so equal counts mean the state
-// holds nothing else.
-func (v *verifier) compareCounts(c versionCount) (bad *uint64, detail string) {
-	if c.detail != "" {
-		return nil, c.detail
-	}
-	for n := range c.stored {
-		if c.stored[n] != v.replayed[n] {
-			b := uint64(n)
-			return &b, fmt.Sprintf("block %d: the state holds %d versions written by it, the replay made %d", n, c.stored[n], v.replayed[n])
-		}
-	}
-	return nil, ""
 }
