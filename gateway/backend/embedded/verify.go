@@ -52,11 +52,12 @@ const (
 //     ledger.db holds;
 //  2. the replay: every transaction runs again through the contract, on the
 //     state as it was just before it, and must be accepted, emit the
-//     recorded event, and make exactly the versions stored at its position
-//     and hashed into its block's writes hash;
-//  3. the state: the versions bucket holds no version the replay did not
-//     make (counted per block, by a sequential scan that runs alongside the
-//     replay).
+//     recorded event, and make exactly the writes hashed into its block's
+//     writes hash;
+//  3. the state: the versions bucket holds exactly the versions the replay
+//     made, block by block: the same number and the same sum of keyed
+//     hashes (ADR 0010), found by one scan of the bucket in file order
+//     that runs alongside the replay.
 //
 // So the stored state is exactly the state the blocks' transactions produce,
 // version by version. Because the state is multi-version, the replay needs
@@ -64,8 +65,8 @@ const (
 // its position, which the replay of the earlier transactions checks, so
 // blocks replay in parallel on every core (each worker also hashes and
 // decodes its blocks; the chain walk only links headers and compares the two
-// files) and only memory-mapped pages are read. No read transaction is held
-// for long, so commits go on meanwhile.
+// files). The replay's read transactions are short and the scan's lasts
+// seconds, so commits go on meanwhile.
 //
 // A broken ledger is a result with OK false, FirstBadBlock naming the first
 // block to blame when there is one, and Detail; the error is for failures to
