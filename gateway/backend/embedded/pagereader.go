@@ -124,7 +124,7 @@ func (t *tree) read(id uint64) ([]byte, error) {
 	if id < 2 || id >= t.pages {
 		return nil, fmt.Errorf("%w: page id out of the file's %d pages", errCorrupt, t.pages)
 	}
-	data := t.r.cache.buffer(int(size))
+	data := t.r.cache.buffer(t.r.pageSize)
 	if _, err := t.r.f.ReadAt(data, int64(id*size)); err != nil { //nolint:gosec // bounded by the file size
 		return nil, err
 	}

@@ -391,7 +391,7 @@ func (s pageSet) next(from uint64) (uint64, bool) {
 			word &^= 1<<(from%64) - 1
 		}
 		if word != 0 {
-			return w*64 + uint64(bits.TrailingZeros64(word)), true
+			return w*64 + uint64(bits.TrailingZeros64(word)), true //nolint:gosec // 0..64
 		}
 	}
 	return 0, false
