@@ -28,11 +28,24 @@ func openTreeDB(t *testing.T, rng *rand.Rand, n int) (*bolt.DB, *os.File) {
 	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(testBucket); return err }); err != nil {
 		t.Fatal(err)
 	}
+	fillTreeDB(t, db, rng, n, 500, randomKey)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return db, f
+}
+
+// fillTreeDB puts n random values (some over a page, so overflow pages
+// occur) under keys from key into testBucket, batch per transaction, with a
+// run of deletes after each batch so pages are split, merged and freed.
+func fillTreeDB(t *testing.T, db *bolt.DB, rng *rand.Rand, n, batch int, key func(*rand.Rand) []byte) {
+	t.Helper()
 	for done := 0; done < n; {
 		if err := db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(testBucket)
-			for i := 0; i < 500 && done < n; i++ {
-				k := randomKey(rng)
+			for i := 0; i < batch && done < n; i++ {
 				v := make([]byte, rng.IntN(300))
 				if rng.IntN(50) == 0 {
 					v = make([]byte, 4096+rng.IntN(10000))
@@ -40,7 +53,7 @@ func openTreeDB(t *testing.T, rng *rand.Rand, n int) (*bolt.DB, *os.File) {
 				for j := range v {
 					v[j] = byte(rng.Uint32())
 				}
-				if err := b.Put(k, v); err != nil {
+				if err := b.Put(key(rng), v); err != nil {
 					return err
 				}
 				done++
@@ -56,12 +69,6 @@ func openTreeDB(t *testing.T, rng *rand.Rand, n int) (*bolt.DB, *os.File) {
 			t.Fatal(err)
 		}
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
-	return db, f
 }
 
 func randomKey(rng *rand.Rand) []byte {

@@ -207,16 +207,14 @@ func (c *stateCounter) scanTree(ctx context.Context, t *tree) error {
 // level above the leaves, and adds the children there to leaves. It returns
 // false when the walk must stop.
 func (c *stateCounter) walkBranches(ctx context.Context, t *tree, id uint64, levels int, reach func(uint64) bool, leaves pageSet) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	p, ok := t.page(id)
+	p, ok := readPage(ctx, t, id)
 	if !ok {
 		return false
 	}
 	if p.leaf() {
-		t.fail(fmt.Errorf("%w: leaf page %d above the leaves' level: the tree is unbalanced", errCorrupt, id))
-		return false
+		// Not where a balanced tree has one; visit it all the same.
+		leaves.add(id)
+		return true
 	}
 	if p.count() == 0 {
 		t.fail(fmt.Errorf("%w: empty branch page %d", errCorrupt, id))
@@ -275,10 +273,7 @@ func (c *stateCounter) visitPage(ctx context.Context, t *tree, id uint64, raw tr
 
 // walkSubtree visits every version below branch id, page by page.
 func (c *stateCounter) walkSubtree(ctx context.Context, t *tree, id uint64, reach func(uint64) bool) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	p, ok := t.page(id)
+	p, ok := readPage(ctx, t, id)
 	if !ok {
 		return false
 	}
@@ -291,6 +286,13 @@ func (c *stateCounter) walkSubtree(ctx context.Context, t *tree, id uint64, reac
 		}
 	}
 	return true
+}
+
+func readPage(ctx context.Context, t *tree, id uint64) (treePage, bool) {
+	if ctx.Err() != nil {
+		return nil, false
+	}
+	return t.page(id)
 }
 
 // countByCursor visits the versions through bbolt's cursor, a chunk of the

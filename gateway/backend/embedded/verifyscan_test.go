@@ -15,9 +15,9 @@ import (
 const scanTestBlocks = 64
 
 // openVersionsDB creates a bbolt file whose bucket holds n versions of
-// random keys at random positions in blocks below scanTestBlocks (some values
-// over a page), written in random order with deletes in between, so the
-// leaves lie scattered over the file under at least two levels of branches.
+// random keys at random positions in blocks below scanTestBlocks, written in
+// random order with deletes in between (fillTreeDB), so the leaves lie
+// scattered over the file under at least two levels of branches.
 func openVersionsDB(t *testing.T, rng *rand.Rand, n int) (path string) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "versions.db")
@@ -26,38 +26,12 @@ func openVersionsDB(t *testing.T, rng *rand.Rand, n int) (path string) {
 		t.Fatal(err)
 	}
 	defer func() { _ = db.Close() }()
-	for done := 0; done < n; {
-		if err := db.Update(func(tx *bolt.Tx) error {
-			b, err := tx.CreateBucketIfNotExists(testBucket)
-			if err != nil {
-				return err
-			}
-			for i := 0; i < 2000 && done < n; i++ {
-				pos := position{Block: rng.Uint64N(scanTestBlocks), Index: rng.Uint32N(100)}
-				k := versionKey(randomKey(rng), pos)
-				v := make([]byte, rng.IntN(200))
-				if rng.IntN(100) == 0 {
-					v = make([]byte, 4096+rng.IntN(10000))
-				}
-				for j := range v {
-					v[j] = byte(rng.Uint32())
-				}
-				if err := b.Put(k, v); err != nil {
-					return err
-				}
-				done++
-			}
-			c := b.Cursor()
-			for k, _ := c.Seek(randomKey(rng)); k != nil && rng.IntN(5) > 0; k, _ = c.Next() {
-				if err := c.Delete(); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(testBucket); return err }); err != nil {
+		t.Fatal(err)
 	}
+	fillTreeDB(t, db, rng, n, 2000, func(rng *rand.Rand) []byte {
+		return versionKey(randomKey(rng), position{Block: rng.Uint64N(scanTestBlocks), Index: rng.Uint32N(100)})
+	})
 	return path
 }
 
