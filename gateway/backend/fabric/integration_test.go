@@ -166,8 +166,11 @@ func TestIntegrationVoucherLife(t *testing.T) {
 	}
 	reject(ag, "Claim", voucher.ClaimArgs{EnterpriseID: enterprise, CertificateNo: certNo}, voucher.CodeAlreadyClaimed)
 	submit(ag, "Redeem", voucher.VoucherIDArgs{ID: v.ID}, voucher.EventRedemptionRequested)
-	reject(fin, "Reimburse", voucher.ReimburseArgs{ID: v.ID, PaymentRef: fmt.Sprintf("IT-%06d", run), AmountCNY: "4999.00", PaidOn: time.Now().UTC().Format("2006-01-02")}, voucher.CodeAmountMismatch)
-	last := submit(fin, "Reimburse", voucher.ReimburseArgs{ID: v.ID, PaymentRef: fmt.Sprintf("IT-%06d", run), AmountCNY: "5000.00", PaidOn: time.Now().UTC().Format("2006-01-02")}, voucher.EventVoucherReimbursed)
+	// Paid today in Beijing time, the contract's calendar (after 16:00 UTC
+	// the voucher is issued on what is tomorrow in UTC).
+	paidOn := time.Now().In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
+	reject(fin, "Reimburse", voucher.ReimburseArgs{ID: v.ID, PaymentRef: fmt.Sprintf("IT-%06d", run), AmountCNY: "4999.00", PaidOn: paidOn}, voucher.CodeAmountMismatch)
+	last := submit(fin, "Reimburse", voucher.ReimburseArgs{ID: v.ID, PaymentRef: fmt.Sprintf("IT-%06d", run), AmountCNY: "5000.00", PaidOn: paidOn}, voucher.EventVoucherReimbursed)
 
 	// Reads as the caller, on the committed state.
 	t0 = time.Now()
