@@ -23,7 +23,7 @@ import (
 
 // Verify bounds: blocks and bytes per read transaction of the chain walk,
 // blocks in flight to the replay workers, state versions per read
-// transaction of the final count.
+// transaction of the count when it walks bbolt's cursor.
 const (
 	verifyChunk      = 256
 	verifyChunkBytes = 8 << 20
@@ -38,8 +38,9 @@ const (
 	// verifyCacheBytes bounds the pages the replay workers read with pread
 	// and keep (treeReader), shared equally among them.
 	verifyCacheBytes = 16 << 20
-	// countCacheBytes is the version count's: it reads each leaf once, in
-	// key order, so it needs little more than the pages from root to leaf.
+	// countCacheBytes is the version count's: it reads each branch page
+	// once and the leaves in windows of its own (countVersions), so it
+	// needs little more than the pages from root to leaf.
 	countCacheBytes = 1 << 20
 )
 
