@@ -2,13 +2,10 @@ package voucher
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
-
-	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // MaxArgBytes bounds a transaction's JSON argument.
@@ -100,7 +97,7 @@ func (c *Contract) Invoke(ctx Context, fn string, arg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(out)
+	return marshalJSON(out)
 }
 
 // Replay runs transaction fn as Invoke does, for its writes and event only:
@@ -167,7 +164,7 @@ func decodeArg(arg []byte, v any) error {
 	}
 	// One JSON object and nothing after it; member names exactly as
 	// documented, each at most once; no unknown members; valid UTF-8.
-	if err := jsonv2.Unmarshal(arg, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+	if err := unmarshalArg(arg, v); err != nil {
 		return errorf(CodeInvalidArgument, "argument: %v", err)
 	}
 	return nil

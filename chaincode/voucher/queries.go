@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Page size bounds of every listing.
@@ -20,7 +18,7 @@ const (
 )
 
 func jsonUnmarshal(b []byte, v any) error {
-	if err := jsonv2.Unmarshal(b, v); err != nil {
+	if err := unmarshalState(b, v); err != nil {
 		return fmt.Errorf("decode state: %w", err)
 	}
 	return nil

@@ -3,11 +3,8 @@ package voucher
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"time"
-
-	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Object types of the composite keys the contract writes.
@@ -59,14 +56,14 @@ func getJSON(ctx Context, key string, v any) (found bool, err error) {
 	if len(b) == 0 {
 		return false, nil
 	}
-	if err := jsonv2.Unmarshal(b, v); err != nil {
+	if err := unmarshalState(b, v); err != nil {
 		return false, fmt.Errorf("decode %q: %w", key, err)
 	}
 	return true, nil
 }
 
 func putJSON(ctx Context, key string, v any) error {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err != nil {
 		return fmt.Errorf("encode %q: %w", key, err)
 	}
@@ -121,7 +118,7 @@ func actorOf(id Identity) string {
 }
 
 func emit(ctx Context, ev Event) error {
-	b, err := json.Marshal(ev)
+	b, err := marshalJSON(ev)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
