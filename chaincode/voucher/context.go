@@ -25,6 +25,22 @@ type Context interface {
 	SetEvent(name string, payload []byte) error
 }
 
+// FreshKeyChecker is implemented by a context that can check after the
+// transaction, instead of by a read now, that a key the contract is about to
+// create does not exist yet: a ledger replaying its own history, for which
+// the lookup of a random new key is the costliest read there is (ADR 0012).
+// DeferFreshCheck reports whether the context takes the check over for key;
+// the contract then goes on as if the key were absent, and the context must
+// fail the transaction if any version of the key precedes it. Contexts that
+// serve live transactions (Fabric, the embedded commit) do not take it over.
+type FreshKeyChecker interface {
+	DeferFreshCheck(key string) bool
+}
+
+// FreshKeyTypes are the object types of the keys whose absence the contract
+// may leave to a FreshKeyChecker: the vouchers, whose ids are random.
+func FreshKeyTypes() []string { return []string{objVoucher} }
+
 // KV is one state entry returned by a scan.
 type KV struct {
 	Key   string

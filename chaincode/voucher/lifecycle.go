@@ -101,7 +101,7 @@ func (c *Contract) claim(ctx Context, caller Identity, a ClaimArgs) (any, error)
 		ServiceRecordID: service.ID, Period: period, AmountCNY: FormatMoney(unit), PolicyVersion: policy.Version,
 		Status: StatusIssued, IssuedAt: now.at, UpdatedAt: now.at, LastAction: "Claim", LastActor: actorOf(caller),
 	}
-	taken, err := exists(ctx, voucherKey(v.ID))
+	taken, err := keyTaken(ctx, voucherKey(v.ID))
 	if err != nil {
 		return nil, err
 	}

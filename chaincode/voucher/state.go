@@ -73,6 +73,15 @@ func putJSON(ctx Context, key string, v any) error {
 	return nil
 }
 
+// keyTaken reports whether key, which the contract is about to create,
+// exists already; a FreshKeyChecker may take the check over.
+func keyTaken(ctx Context, key string) (bool, error) {
+	if f, ok := ctx.(FreshKeyChecker); ok && f.DeferFreshCheck(key) {
+		return false, nil
+	}
+	return exists(ctx, key)
+}
+
 func exists(ctx Context, key string) (bool, error) {
 	b, err := ctx.GetState(key)
 	if err != nil {

@@ -65,9 +65,19 @@ type txContext struct {
 
 	eventName string
 	event     []byte
+
+	// fresh is set on Verify's replay, which defers the checks of fresh
+	// keys (verifyfresh.go); deferred are those of this transaction, at
+	// index in its block.
+	fresh    *freshLog
+	index    uint32
+	deferred []string
 }
 
-var _ voucher.Context = (*txContext)(nil)
+var (
+	_ voucher.Context         = (*txContext)(nil)
+	_ voucher.FreshKeyChecker = (*txContext)(nil)
+)
 
 func newTxContext(view stateView, writable bool, txID string, ts time.Time, caller voucher.Identity) *txContext {
 	c := &txContext{view: view, writable: writable, txID: txID, ts: ts, caller: caller}
@@ -99,6 +109,20 @@ func (c *txContext) GetState(key string) ([]byte, error) {
 		return bytes.Clone(w.value), nil
 	}
 	return c.view.get([]byte(key))
+}
+
+// DeferFreshCheck takes the check that key is absent over on Verify's
+// replay, which checks it after the replay (verifyfresh.go); anywhere else
+// the contract reads the key.
+func (c *txContext) DeferFreshCheck(key string) bool {
+	if !c.fresh.canDefer(key, c.index) || checkKey(key) != nil {
+		return false
+	}
+	if _, own := c.writes[key]; own {
+		return false
+	}
+	c.deferred = append(c.deferred, key)
+	return true
 }
 
 // PutState records a write. An empty value is a delete, as on Fabric.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 //	Panic {}                  panics
 //	Incr  {"k","limit"}       adds one to counter k; CAP_EXCEEDED at limit
 //	Hold  {"k","v"}           like Put, but first waits for testGate
+//	Create {"k","v"}          writes k=v, ALREADY_EXISTS if k is there: a
+//	                          voucher.FreshKeyChecker may take the check over
+//	                          (counted in freshDeferred), createUnchecked skips it
 //	Get   {"k"}               read-only: the value
 //	Scan  {"type","attrs","after"} read-only: the keys and values
 //	History {"k"}             read-only: the key's history
@@ -34,6 +38,14 @@ type testArg struct {
 	Attrs []string `json:"attrs,omitempty"`
 	After string   `json:"after,omitempty"`
 }
+
+// freshDeferred counts the Create checks a FreshKeyChecker took over;
+// createUnchecked makes Create skip its check where it would read (to commit
+// what the contract forbids, for Verify to find).
+var (
+	freshDeferred   atomic.Int64
+	createUnchecked atomic.Bool
+)
 
 // testGate holds a Hold transaction inside the committer until closed.
 var (
@@ -76,6 +88,22 @@ func testInvoke(ctx voucher.Context, fn string, raw []byte) ([]byte, error) {
 			return nil, err
 		}
 		return raw, ctx.SetEvent("Put", raw)
+	case "Create":
+		if f, ok := ctx.(voucher.FreshKeyChecker); ok && f.DeferFreshCheck(a.K) {
+			freshDeferred.Add(1)
+		} else if !createUnchecked.Load() {
+			b, err := ctx.GetState(a.K)
+			if err != nil {
+				return nil, err
+			}
+			if len(b) > 0 {
+				return nil, &voucher.Error{Code: voucher.CodeAlreadyExists, Message: a.K + " exists"}
+			}
+		}
+		if err := ctx.PutState(a.K, []byte(a.V)); err != nil {
+			return nil, err
+		}
+		return raw, ctx.SetEvent("Create", raw)
 	case "Del":
 		if err := ctx.DelState(a.K); err != nil {
 			return nil, err

@@ -115,7 +115,8 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 	}
 
 	v := &verifier{l: l, head: head, log: newLogReader(logFile, 0), minBad: math.MaxUint64,
-		replayed: make([]uint32, head.number+1), replayedSums: make([]versionSum, head.number+1)}
+		replayed: make([]uint32, head.number+1), replayedSums: make([]versionSum, head.number+1),
+		fresh: newFreshChecks()}
 	if _, err := rand.Read(v.key[:]); err != nil {
 		return res, fmt.Errorf("verify: %w", err)
 	}
@@ -158,6 +159,11 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 	}
 	if err := v.runErr(); err != nil {
 		return res, err
+	}
+	if readErr == nil && ctx.Err() == nil {
+		if err := v.checkFresh(readers[0]); err != nil {
+			return res, fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
+		}
 	}
 	if readErr != nil {
 		return res, readErr
@@ -219,6 +225,7 @@ type verifier struct {
 	// block, under key.
 	replayedSums []versionSum
 	key          [32]byte
+	fresh        *freshChecks // the deferred checks of fresh keys
 
 	mu     sync.Mutex
 	minBad uint64 // the lowest failing block, MaxUint64 for none
@@ -349,11 +356,12 @@ func (v *verifier) walkChain(ctx context.Context, jobs chan<- verifyJob) error {
 // replayWorker replays blocks until jobs closes, reading the state through
 // r.
 func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done chan<- uint64, r *treeReader, x *versionHasher) {
+	fresh := &freshLog{f: v.fresh}
 	for j := range jobs {
 		if ctx.Err() != nil || v.stopAt(j.hdr.Number) {
 			continue
 		}
-		if err := v.l.db.View(func(tx *bolt.Tx) error { return v.replayBlock(tx, j, r, x) }); err != nil {
+		if err := v.l.db.View(func(tx *bolt.Tx) error { return v.replayBlock(tx, j, r, x, fresh) }); err != nil {
 			v.setErr(fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err))
 			continue
 		}
@@ -361,13 +369,41 @@ func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done
 	}
 }
 
+// checkFresh replays again, with real reads, each block whose deferred
+// checks of fresh keys the log cannot confirm (verifyfresh.go), lowest
+// first, until one is found broken.
+func (v *verifier) checkFresh(r *treeReader) error {
+	writes, txs := v.writes.Load(), v.txs.Load()
+	defer func() { v.writes.Store(writes); v.txs.Store(txs) }()
+	for _, n := range v.fresh.suspects() {
+		if v.stopAt(n) {
+			return nil
+		}
+		err := v.l.db.View(func(tx *bolt.Tx) error {
+			hdr, section, err := splitBlock(tx.Bucket(bucketBlocks).Get(blockKey(n)))
+			if err != nil {
+				v.bad(n, "%v", err)
+				return nil
+			}
+			return v.replayBlock(tx, verifyJob{hdr: hdr, section: section}, r, newVersionHasher(v.key), nil)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // replayBlock replays one block's transactions on the state read from
 // versions; a mismatch is recorded with v.bad, the error is for storage
-// failures.
-func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader, x *versionHasher) error {
+// failures. With fresh, the checks of fresh keys are deferred to it.
+func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader, x *versionHasher, fresh *freshLog) error {
 	versions := r.source(tx, bucketVersions)
 	_, mapped := versions.(boltSource)
 	n := j.hdr.Number
+	if fresh != nil {
+		fresh.begin(n)
+	}
 	if sumSHA256(j.section) != j.hdr.DataHash {
 		v.bad(n, "data hash mismatch: the stored transactions changed")
 		return nil
@@ -392,6 +428,7 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader, x *versi
 		index++
 		caller := voucher.Identity{MSPID: t.Caller.MSPID, Name: t.Caller.Name, Role: voucher.Role(t.Caller.Role), AgencyID: t.Caller.AgencyID}
 		c := newTxContext(versionView{src: versions, pos: pos}, true, t.TxID, time.Unix(0, t.Timestamp).UTC(), caller)
+		c.fresh, c.index = fresh, pos.Index
 		if err := v.l.replay(c, t.Fn, t.Arg); err != nil {
 			if rerr := versions.Err(); rerr != nil {
 				return v.unreadable(n, rerr)
@@ -405,7 +442,11 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader, x *versi
 		}
 		// Each write is summed as the version the commit stored for it;
 		// the state scan sums the versions stored (compareCounts).
-		for _, w := range c.sortedWrites() {
+		own := c.sortedWrites()
+		if fresh != nil {
+			fresh.add(pos.Index, own, c.deferred)
+		}
+		for _, w := range own {
 			key := []byte(w.key)
 			keyBuf = pos.append(escapeKey(keyBuf[:0], key))
 			versionBuf = appendVersion(versionBuf[:0], versionRec{TxID: t.TxID, Timestamp: t.Timestamp, IsDelete: w.w.isDelete, Value: w.w.value})
@@ -423,6 +464,9 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader, x *versi
 	if digest.digest() != j.hdr.WritesHash {
 		v.bad(n, "the replayed writes differ from the block's writes hash")
 		return nil
+	}
+	if fresh != nil {
+		fresh.done()
 	}
 	v.replayed[n] = uint32(writes)
 	v.replayedSums[n] = sum
