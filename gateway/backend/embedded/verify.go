@@ -54,7 +54,8 @@ const (
 //  2. the replay: every transaction runs again through the contract, on the
 //     state as it was just before it, and must be accepted, emit the
 //     recorded event, and make exactly the writes hashed into its block's
-//     writes hash;
+//     writes hash (a claim's check that its new voucher id is free is made
+//     after the replay, from the replay's own writes: verifyfresh.go);
 //  3. the state: the versions bucket holds exactly the versions the replay
 //     made, block by block: the same number and the same sum of keyed
 //     hashes (ADR 0010), found by one scan of the bucket in file order
@@ -161,7 +162,7 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 		return res, err
 	}
 	if readErr == nil && ctx.Err() == nil {
-		if err := v.checkFresh(readers[0]); err != nil {
+		if err := v.checkFresh(ctx, readers[0]); err != nil && ctx.Err() == nil {
 			return res, fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
 		}
 	}
@@ -372,12 +373,15 @@ func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done
 // checkFresh replays again, with real reads, each block whose deferred
 // checks of fresh keys the log cannot confirm (verifyfresh.go), lowest
 // first, until one is found broken.
-func (v *verifier) checkFresh(r *treeReader) error {
+func (v *verifier) checkFresh(ctx context.Context, r *treeReader) error {
 	writes, txs := v.writes.Load(), v.txs.Load()
 	defer func() { v.writes.Store(writes); v.txs.Store(txs) }()
 	for _, n := range v.fresh.suspects() {
 		if v.stopAt(n) {
 			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		err := v.l.db.View(func(tx *bolt.Tx) error {
 			hdr, section, err := splitBlock(tx.Bucket(bucketBlocks).Get(blockKey(n)))
