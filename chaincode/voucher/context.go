@@ -1,6 +1,9 @@
 package voucher
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Context is everything the contract needs from a ledger. The Fabric adapter
 // implements it over the chaincode shim; the embedded ledger implements it
@@ -106,11 +109,20 @@ const compositeKeyNamespace = "\x00"
 // and scan identically: U+0000, the object type, then each attribute, each
 // followed by U+0000.
 func CompositeKey(objectType string, attrs ...string) string {
-	k := compositeKeyNamespace + objectType + "\x00"
+	n := len(compositeKeyNamespace) + len(objectType) + 1 + len(attrs)
 	for _, a := range attrs {
-		k += a + "\x00"
+		n += len(a)
 	}
-	return k
+	var k strings.Builder
+	k.Grow(n)
+	k.WriteString(compositeKeyNamespace)
+	k.WriteString(objectType)
+	k.WriteByte(0)
+	for _, a := range attrs {
+		k.WriteString(a)
+		k.WriteByte(0)
+	}
+	return k.String()
 }
 
 // SplitCompositeKey is the inverse of CompositeKey.

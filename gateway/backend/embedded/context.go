@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -223,7 +224,7 @@ func (c *txContext) sortedWrites() []ownWrite {
 	for k, w := range c.writes {
 		out = append(out, ownWrite{key: k, w: w})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	slices.SortFunc(out, func(a, b ownWrite) int { return strings.Compare(a.key, b.key) })
 	return out
 }
 
