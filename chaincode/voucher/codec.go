@@ -1,6 +1,7 @@
 package voucher
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -106,24 +107,22 @@ func unmarshalArg(b []byte, v any) error {
 // exactly those values. On any other input it changes nothing and reports
 // false, for the library to decide.
 func decodeFlat(b []byte, f flatObject) bool {
-	if !scanFlat(b, f, nil) {
-		return false
-	}
-	// One string for the whole input: the fields are slices of it.
-	all := string(b)
-	return scanFlat(b, f, &all)
-}
-
-// scanFlat walks b; with all nil it only checks, otherwise it also sets
-// the members, taking the strings from all (the same bytes as b).
-func scanFlat(b []byte, f flatObject, all *string) bool {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return false
 	}
 	if len(b) == 2 {
 		return true
 	}
+	// The members are found first and set only once b is known good.
+	type found struct {
+		s          *string
+		n          *int
+		start, end int // of a string value
+		v          int // an int value
+	}
+	var members [64]found
 	var seen uint64
+	count := 0
 	i := 1
 	for {
 		nameStart, nameEnd, ok := scanString(b, i)
@@ -135,6 +134,8 @@ func scanFlat(b []byte, f flatObject, all *string) bool {
 			return false
 		}
 		seen |= 1 << index
+		m := &members[count]
+		count++
 		i = nameEnd + 2
 		switch {
 		case s != nil:
@@ -142,31 +143,36 @@ func scanFlat(b []byte, f flatObject, all *string) bool {
 			if !ok {
 				return false
 			}
-			if all != nil {
-				*s = (*all)[start:end]
-			}
+			m.s, m.start, m.end = s, start, end
 			i = end + 1
 		case n != nil:
 			v, end, ok := scanInt(b, i)
 			if !ok {
 				return false
 			}
-			if all != nil {
-				*n = v
-			}
+			m.n, m.v = n, v
 			i = end
 		default:
 			return false
 		}
-		switch {
-		case i == len(b)-1:
-			return true
-		case b[i] == ',':
-			i++
-		default:
+		if i == len(b)-1 {
+			break
+		}
+		if b[i] != ',' {
 			return false
 		}
+		i++
 	}
+	// One string for the whole input: the fields are slices of it.
+	all := string(b)
+	for _, m := range members[:count] {
+		if m.s != nil {
+			*m.s = all[m.start:m.end]
+		} else {
+			*m.n = m.v
+		}
+	}
+	return true
 }
 
 // scanString reads the string starting with the quote at b[i]: its
@@ -177,8 +183,17 @@ func scanString(b []byte, i int) (start, end int, ok bool) {
 		return 0, 0, false
 	}
 	start = i + 1
-	ascii := true
-	for j := start; j < len(b); j++ {
+	j := start
+	var high uint64 // the top bits of the words skipped: non-ASCII seen
+	for ; j+8 <= len(b); j += 8 {
+		w := binary.LittleEndian.Uint64(b[j:])
+		if hasByteBelow(w, 0x20)|hasByte(w, '"')|hasByte(w, '\\') != 0 {
+			break
+		}
+		high |= w
+	}
+	ascii := high&highBits == 0
+	for ; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
 			if !ascii && !utf8.Valid(b[start:j]) {
@@ -193,6 +208,19 @@ func scanString(b []byte, i int) (start, end int, ok bool) {
 	}
 	return 0, 0, false
 }
+
+// Word-at-a-time byte tests (the classic bit tricks): each is non-zero
+// when some byte of w is below n (n <= 0x80), or equal to c. They may also
+// flag a byte above a true hit, never miss one; callers then look byte by
+// byte.
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+func hasByteBelow(w uint64, n byte) uint64 { return (w - lowBits*uint64(n)) &^ w & highBits }
+
+func hasByte(w uint64, c byte) uint64 { return hasByteBelow(w^(lowBits*uint64(c)), 1) }
 
 // scanInt reads a JSON integer of 1-9 digits at b[i], without a minus
 // zero; end is the index after it.
@@ -228,6 +256,15 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if w&highBits|hasByteBelow(w, 0x20)|hasByte(w, '"')|hasByte(w, '\\')|
+				hasByte(w, '<')|hasByte(w, '>')|hasByte(w, '&') == 0 {
+				i += 8
+				continue
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {

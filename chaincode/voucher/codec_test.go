@@ -249,3 +249,33 @@ func checkFlat(t *testing.T, b []byte, typ reflect.Type, arg bool) bool {
 	}
 	return took
 }
+
+// go test -run '^$' -bench 'Codec' ./chaincode/voucher/
+func benchVoucher() Voucher {
+	return Voucher{ID: "V-2024-0123456789abcdef", AgencyID: "91650100MA7XXXXX0X", EnterpriseID: "91650100MA7YYYYY1Y",
+		CertificateNo: "GR202465000001", ServiceRecordID: "S-0123456789abcdef", Period: "2024", AmountCNY: "5000.00",
+		PolicyVersion: 1, Status: StatusIssued, IssuedAt: "2024-12-01T08:00:00.123456789Z", UpdatedAt: "2024-12-01T08:00:00.123456789Z",
+		LastAction: "Claim", LastActor: "agency-91650100MA7XXXXX0X@HongshanAgenciesMSP"}
+}
+
+func BenchmarkCodecWriteVoucher(b *testing.B) {
+	v := benchVoucher()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := marshalJSON(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCodecReadVoucher(b *testing.B) {
+	raw, _ := marshalJSON(benchVoucher())
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var v Voucher
+		if !decodeFlat(raw, &v) {
+			b.Fatal("refused")
+		}
+	}
+}
