@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
 )
@@ -276,6 +277,19 @@ func BenchmarkCodecReadVoucher(b *testing.B) {
 		var v Voucher
 		if !decodeFlat(raw, &v) {
 			b.Fatal("refused")
+		}
+	}
+}
+
+func TestFormatInstantMatchesTime(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for range 20000 {
+		at := time.Unix(r.Int64N(300_000_000_000)-62_000_000_000, r.Int64N(1_000_000_000)).In(time.FixedZone("X", r.IntN(50000)-25000))
+		if got, want := formatInstant(at), at.UTC().Format(TimeLayout); got != want {
+			t.Fatalf("%v: got %s, want %s", at, got, want)
+		}
+		if got, want := formatDate(at.In(cst)), at.In(cst).Format(dateLayout); got != want {
+			t.Fatalf("%v: date %s, want %s", at, got, want)
 		}
 	}
 }

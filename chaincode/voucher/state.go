@@ -109,7 +109,58 @@ func nowOf(ctx Context) (txTime, error) {
 	if err != nil {
 		return txTime{}, fmt.Errorf("transaction timestamp: %w", err)
 	}
-	return txTime{at: t.UTC().Format(TimeLayout), date: t.In(cst).Format(dateLayout)}, nil
+	return txTime{at: formatInstant(t), date: formatDate(t.In(cst))}, nil
+}
+
+// formatInstant is t.UTC().Format(TimeLayout) and formatDate is
+// t.Format(dateLayout), written digit by digit for years 0-9999 (the
+// layouts are fixed-width; time.Format's layout walk was a few per cent of
+// a replay). TestFormatInstantMatchesTime holds them to time.Format.
+func formatInstant(t time.Time) string {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.Format(TimeLayout)
+	}
+	h, mi, sec := t.Clock()
+	var b [len("2006-01-02T15:04:05.000000000Z")]byte
+	putDate(b[:], y, int(mo), d)
+	b[10] = 'T'
+	putDigits(b[11:13], h)
+	b[13] = ':'
+	putDigits(b[14:16], mi)
+	b[16] = ':'
+	putDigits(b[17:19], sec)
+	b[19] = '.'
+	putDigits(b[20:29], t.Nanosecond())
+	b[29] = 'Z'
+	return string(b[:])
+}
+
+func formatDate(t time.Time) string {
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.Format(dateLayout)
+	}
+	var b [len(dateLayout)]byte
+	putDate(b[:], y, int(mo), d)
+	return string(b[:])
+}
+
+func putDate(b []byte, y, mo, d int) {
+	putDigits(b[0:4], y)
+	b[4] = '-'
+	putDigits(b[5:7], mo)
+	b[7] = '-'
+	putDigits(b[8:10], d)
+}
+
+// putDigits writes v into b in decimal, zero-padded to len(b).
+func putDigits(b []byte, v int) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
 }
 
 // deriveID makes an id every endorser computes alike: a prefix and the
