@@ -124,18 +124,8 @@ func splitBlock(rec []byte) (blockHeader, []byte, error) {
 
 // decodeTxs parses a transaction section. The byte slices in the result
 // alias txSection; copy them if txSection does not outlive their use.
-func decodeTxs(txSection []byte) ([]blockTx, error) { return decodeTxsFrom(txSection, "") }
-
-// decodeTxsShared is decodeTxs with every string of the transactions a part
-// of one copy of the section: one allocation for the block instead of seven
-// a transaction, for a caller done with all of them together (the replay).
-func decodeTxsShared(txSection []byte) ([]blockTx, error) {
-	return decodeTxsFrom(txSection, string(txSection))
-}
-
-// decodeTxsFrom decodes txSection; src is empty or a copy of it.
-func decodeTxsFrom(txSection []byte, src string) ([]blockTx, error) {
-	d := decoder{b: txSection, src: src}
+func decodeTxs(txSection []byte) ([]blockTx, error) {
+	d := decoder{b: txSection}
 	n := d.uvarint()
 	if d.err == nil && n > maxTxsPerBlock {
 		return nil, fmt.Errorf("%w: %d transactions", errCorrupt, n)
@@ -185,7 +175,6 @@ func appendBytes(dst []byte, b []byte) []byte {
 type decoder struct {
 	b   []byte
 	err error
-	src string // empty, or a copy of the input that str slices
 }
 
 func (d *decoder) fail() {
@@ -221,14 +210,7 @@ func (d *decoder) bytes() []byte {
 	return out
 }
 
-func (d *decoder) str() string {
-	b := d.bytes()
-	if d.src == "" || d.err != nil {
-		return string(b)
-	}
-	end := len(d.src) - len(d.b)
-	return d.src[end-len(b) : end]
-}
+func (d *decoder) str() string { return string(d.bytes()) }
 
 func (d *decoder) uint64() uint64 {
 	if d.err != nil {

@@ -412,7 +412,7 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader, x *versi
 		v.bad(n, "data hash mismatch: the stored transactions changed")
 		return nil
 	}
-	txs, err := decodeTxsShared(j.section)
+	txs, err := decodeTxs(j.section)
 	if err != nil {
 		v.bad(n, "%v", err)
 		return nil
