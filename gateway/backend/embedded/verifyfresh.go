@@ -49,13 +49,13 @@ type freshChecks struct {
 	count    atomic.Int64
 	overflow atomic.Bool
 
-	mu       sync.Mutex
-	entries  []freshEntry
-	deferred map[uint64]bool // blocks that deferred a check
+	mu              sync.Mutex
+	entries         []freshEntry
+	deferringBlocks map[uint64]bool // blocks that deferred a check
 }
 
 func newFreshChecks() *freshChecks {
-	f := &freshChecks{seed: maphash.MakeSeed(), deferred: map[uint64]bool{}}
+	f := &freshChecks{seed: maphash.MakeSeed(), deferringBlocks: map[uint64]bool{}}
 	for _, t := range voucher.FreshKeyTypes() {
 		f.prefixes = append(f.prefixes, voucher.CompositeKey(t))
 	}
@@ -73,14 +73,14 @@ func (f *freshChecks) tracks(key string) bool {
 
 // freshLog is one worker's part of the log for the block it replays.
 type freshLog struct {
-	f       *freshChecks
-	entries []freshEntry
-	n       uint64 // the block
-	any     bool   // the block deferred a check
+	f           *freshChecks
+	entries     []freshEntry
+	n           uint64 // the block
+	hasDeferred bool   // the block deferred a check
 }
 
 // begin starts the log of block n.
-func (l *freshLog) begin(n uint64) { l.n, l.entries, l.any = n, l.entries[:0], false }
+func (l *freshLog) begin(n uint64) { l.n, l.entries, l.hasDeferred = n, l.entries[:0], false }
 
 // canDefer reports whether the replay may defer the check of key at index.
 func (l *freshLog) canDefer(key string, index uint32) bool {
@@ -98,7 +98,7 @@ func (l *freshLog) add(index uint32, writes []ownWrite, deferred []string) {
 	}
 	for _, k := range deferred {
 		l.entries = append(l.entries, freshEntry{maphash.String(l.f.seed, k), pos | 1})
-		l.any = true
+		l.hasDeferred = true
 	}
 }
 
@@ -110,8 +110,8 @@ func (l *freshLog) done() {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if l.any {
-		f.deferred[l.n] = true
+	if l.hasDeferred {
+		f.deferringBlocks[l.n] = true
 	}
 	if f.overflow.Load() {
 		f.entries = nil
@@ -128,7 +128,7 @@ func (f *freshChecks) suspects() []uint64 {
 	defer f.mu.Unlock()
 	var out []uint64
 	if f.overflow.Load() {
-		for n := range f.deferred {
+		for n := range f.deferringBlocks {
 			out = append(out, n)
 		}
 	} else {
