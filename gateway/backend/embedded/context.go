@@ -34,7 +34,7 @@ type write struct {
 // writes (versionView; an interface so the context can be tested alone).
 type stateView interface {
 	// get returns a copy of key's value, or nil when absent.
-	get(key []byte) ([]byte, error)
+	get(key string) ([]byte, error)
 	// scan walks the keys starting with prefix and greater than after, in
 	// key order.
 	scan(prefix, after []byte) (kvCursor, error)
@@ -109,7 +109,7 @@ func (c *txContext) GetState(key string) ([]byte, error) {
 		}
 		return bytes.Clone(w.value), nil
 	}
-	return c.view.get([]byte(key))
+	return c.view.get(key)
 }
 
 // DeferFreshCheck takes the check that key is absent over on Verify's

@@ -74,7 +74,7 @@ func TestContextReadsItsOwnWrites(t *testing.T) {
 		if w := c.writes["c"]; !w.isDelete {
 			t.Fatalf("empty put recorded as %+v", w)
 		}
-		if got, _ := v.get([]byte("a")); string(got) != "old" {
+		if got, _ := v.get("a"); string(got) != "old" {
 			t.Fatalf("pending write reached the bucket: %q", got)
 		}
 		if err := c.PutState("", []byte("x")); err == nil {

@@ -38,6 +38,7 @@ type treeReader struct {
 	pageSize int
 	txID     int
 	cache    pageCache
+	memo     versionMemo
 }
 
 const (
@@ -67,6 +68,7 @@ func (r *treeReader) source(tx *bolt.Tx, name []byte) stateSource {
 	}
 	if tx.ID() != r.txID {
 		r.cache.reset()
+		r.memo.reset()
 		r.txID = tx.ID()
 	}
 	return &tree{r: r, root: root, pages: uint64(tx.Size()) / uint64(r.pageSize)} //nolint:gosec // a file size
@@ -94,6 +96,8 @@ func (t *tree) pointCursor() stateCursor {
 	return t.point
 }
 func (t *tree) Err() error { return t.err }
+
+func (t *tree) versionMemo() *versionMemo { return &t.r.memo }
 
 func (t *tree) fail(err error) {
 	if t.err == nil {
@@ -626,6 +630,8 @@ type stateSource interface {
 	// Err is the first failure to read the source, which its cursors
 	// report as the end of the data.
 	Err() error
+	// versionMemo is the memo of point reads, nil for none.
+	versionMemo() *versionMemo
 }
 
 // stateCursor is the part of bbolt's Cursor the views use.
@@ -639,16 +645,18 @@ type stateCursor interface {
 
 type boltSource struct{ b *bolt.Bucket }
 
-func (s boltSource) Cursor() stateCursor      { return s.b.Cursor() }
-func (s boltSource) pointCursor() stateCursor { return s.b.Cursor() }
-func (s boltSource) Err() error               { return nil }
+func (s boltSource) Cursor() stateCursor       { return s.b.Cursor() }
+func (s boltSource) pointCursor() stateCursor  { return s.b.Cursor() }
+func (s boltSource) Err() error                { return nil }
+func (s boltSource) versionMemo() *versionMemo { return nil }
 
 // errSource is a source that could not be opened.
 type errSource struct{ err error }
 
-func (s errSource) Cursor() stateCursor      { return emptyCursor{} }
-func (s errSource) pointCursor() stateCursor { return emptyCursor{} }
-func (s errSource) Err() error               { return s.err }
+func (s errSource) Cursor() stateCursor       { return emptyCursor{} }
+func (s errSource) pointCursor() stateCursor  { return emptyCursor{} }
+func (s errSource) Err() error                { return s.err }
+func (s errSource) versionMemo() *versionMemo { return nil }
 
 type emptyCursor struct{}
 

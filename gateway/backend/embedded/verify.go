@@ -22,12 +22,12 @@ import (
 )
 
 // Verify bounds: blocks and bytes per read transaction of the chain walk,
-// blocks in flight to the replay workers, state versions per read
-// transaction of the count when it walks bbolt's cursor.
+// which is also a run of blocks one replay worker replays; runs in flight to
+// the replay workers; state versions per read transaction of the count when
+// it walks bbolt's cursor.
 const (
 	verifyChunk      = 256
-	verifyChunkBytes = 8 << 20
-	verifyQueue      = 8
+	verifyQueue      = 2
 	verifyStateChunk = 4_000
 	// replayTouchBytes and countTouchBytes estimate the mapped bytes one
 	// replayed transaction and one counted version bring into the resident
@@ -43,6 +43,9 @@ const (
 	// needs little more than the pages from root to leaf.
 	countCacheBytes = 1 << 20
 )
+
+// verifyChunkBytes is a variable so that tests can make the runs short.
+var verifyChunkBytes = 1 << 20
 
 // Verify checks the whole ledger up to the newest durable block when called:
 //
@@ -121,7 +124,7 @@ func (l *Ledger) Verify(ctx context.Context, progress backend.Progress) (backend
 	if _, err := rand.Read(v.key[:]); err != nil {
 		return res, fmt.Errorf("verify: %w", err)
 	}
-	jobs := make(chan verifyJob, verifyQueue)
+	jobs := make(chan []verifyJob, verifyQueue)
 	doneBlocks := make(chan uint64, verifyQueue)
 	var readErr error
 	go func() {
@@ -279,7 +282,7 @@ func (v *verifier) runErr() error {
 
 // walkChain checks the hash chain from genesis to the head and hands each
 // block to the replay workers.
-func (v *verifier) walkChain(ctx context.Context, jobs chan<- verifyJob) error {
+func (v *verifier) walkChain(ctx context.Context, jobs chan<- []verifyJob) error {
 	var prev [hashSize]byte
 	for from := uint64(0); from <= v.head.number; {
 		to := min(v.head.number+1, from+verifyChunk)
@@ -334,12 +337,12 @@ func (v *verifier) walkChain(ctx context.Context, jobs chan<- verifyJob) error {
 			return fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err)
 		}
 		v.l.touch(read)
-		for _, j := range batch {
-			if v.stopAt(j.hdr.Number) {
+		if len(batch) > 0 {
+			if v.stopAt(batch[0].hdr.Number) {
 				return nil
 			}
 			select {
-			case jobs <- j:
+			case jobs <- batch:
 			case <-ctx.Done():
 				return nil
 			}
@@ -354,19 +357,26 @@ func (v *verifier) walkChain(ctx context.Context, jobs chan<- verifyJob) error {
 	return nil
 }
 
-// replayWorker replays blocks until jobs closes, reading the state through
-// r.
-func (v *verifier) replayWorker(ctx context.Context, jobs <-chan verifyJob, done chan<- uint64, r *treeReader, x *versionHasher) {
+// replayWorker replays runs of consecutive blocks until jobs closes,
+// reading the state through r. A run's blocks are replayed in order by one
+// worker, so its reads may take the run's own writes from r's memo
+// (replayBlock).
+func (v *verifier) replayWorker(ctx context.Context, jobs <-chan []verifyJob, done chan<- uint64, r *treeReader, x *versionHasher) {
 	fresh := &freshLog{f: v.fresh}
-	for j := range jobs {
-		if ctx.Err() != nil || v.stopAt(j.hdr.Number) {
-			continue
+	for run := range jobs {
+		last := run[len(run)-1].hdr.Number
+		for _, j := range run {
+			if ctx.Err() != nil || v.stopAt(j.hdr.Number) {
+				r.memo.reset() // its own writes hold only for the whole run
+				break
+			}
+			if err := v.l.db.View(func(tx *bolt.Tx) error { return v.replayBlock(tx, j, last, r, x, fresh) }); err != nil {
+				v.setErr(fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err))
+				r.memo.reset()
+				break
+			}
+			done <- j.hdr.Number
 		}
-		if err := v.l.db.View(func(tx *bolt.Tx) error { return v.replayBlock(tx, j, r, x, fresh) }); err != nil {
-			v.setErr(fmt.Errorf("%w: verify: %w", backend.ErrUnavailable, err))
-			continue
-		}
-		done <- j.hdr.Number
 	}
 }
 
@@ -389,7 +399,7 @@ func (v *verifier) checkFresh(ctx context.Context, r *treeReader) error {
 				v.bad(n, "%v", err)
 				return nil
 			}
-			return v.replayBlock(tx, verifyJob{hdr: hdr, section: section}, r, newVersionHasher(v.key), nil)
+			return v.replayBlock(tx, verifyJob{hdr: hdr, section: section}, n, r, newVersionHasher(v.key), nil)
 		})
 		if err != nil {
 			return err
@@ -401,10 +411,19 @@ func (v *verifier) checkFresh(ctx context.Context, r *treeReader) error {
 // replayBlock replays one block's transactions on the state read from
 // versions; a mismatch is recorded with v.bad, the error is for storage
 // failures. With fresh, the checks of fresh keys are deferred to it.
-func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader, x *versionHasher, fresh *freshLog) error {
+//
+// The caller replays every block from this one to runEnd in order, through
+// r: so the newest version of a key that this replay wrote, before any
+// position up to the end of runEnd, is its newest own write, and the memo
+// may answer reads with it. That holds for the stored versions too as long
+// as they are the replay's writes, which the writes hash and the state count
+// check; if they are not, a block up to this one is reported broken anyway.
+func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, runEnd uint64, r *treeReader, x *versionHasher, fresh *freshLog) error {
 	versions := r.source(tx, bucketVersions)
 	_, mapped := versions.(boltSource)
+	memo := versions.versionMemo()
 	n := j.hdr.Number
+	ownUntil := position{Block: runEnd, Index: math.MaxUint32}
 	if fresh != nil {
 		fresh.begin(n)
 	}
@@ -456,6 +475,9 @@ func (v *verifier) replayBlock(tx *bolt.Tx, j verifyJob, r *treeReader, x *versi
 			versionBuf = appendVersion(versionBuf[:0], versionRec{TxID: t.TxID, Timestamp: t.Timestamp, IsDelete: w.w.isDelete, Value: w.w.value})
 			sum.add(x.sum(keyBuf, versionBuf))
 			digest.add(pos.Index, key, w.w.value, w.w.isDelete)
+			if memo != nil {
+				memo.own(w.key, pos, ownUntil, w.w.value, w.w.isDelete)
+			}
 			writes++
 		}
 		// A block holds hundreds of transactions: when the state is read

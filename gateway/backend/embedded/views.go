@@ -26,30 +26,50 @@ func bucketView(b *bolt.Bucket, pos position) versionView {
 	return versionView{src: boltSource{b}, pos: pos}
 }
 
-func (v versionView) get(key []byte) ([]byte, error) {
-	seek := versionKey(key, v.pos) // the first version key after the view
+func (v versionView) get(key string) ([]byte, error) {
+	memo := v.src.versionMemo()
+	if memo != nil {
+		if value, ok := memo.get(key, v.pos); ok {
+			return bytes.Clone(value), nil
+		}
+	}
+	seek := versionKey([]byte(key), v.pos) // the first version key after the view
 	esc := seek[:len(seek)-positionSize]
 	c := v.src.pointCursor()
 	var k, val []byte
+	next := maxPosition
 	if k, _ = c.Seek(seek); k == nil {
 		k, val = c.Last()
 	} else {
+		if hasPrefixKey(k, esc) {
+			next = decodePosition(k[len(k)-positionSize:])
+		}
 		k, val = c.Prev()
 	}
 	if err := v.src.Err(); err != nil {
 		return nil, err
 	}
 	if k == nil || !hasPrefixKey(k, esc) {
+		if memo != nil {
+			memo.put(key, position{}, next, nil, true)
+		}
 		return nil, nil
 	}
 	rec, err := decodeVersion(val)
 	if err != nil {
 		return nil, err
 	}
-	if rec.IsDelete {
+	var value []byte
+	if !rec.IsDelete {
+		value = rec.Value
+	}
+	if memo != nil {
+		memo.put(key, decodePosition(k[len(k)-positionSize:]), next, value, false)
+	}
+	if value == nil {
 		return nil, nil
 	}
-	return bytes.Clone(rec.Value), nil
+	return bytes.Clone(value), nil
 }
 
 func (v versionView) scan(prefix, after []byte) (kvCursor, error) {
