@@ -34,7 +34,7 @@ test-unit: ## Unit, property, e2e and browser tests on the embedded ledger (-rac
 
 .PHONY: test-fuzz
 test-fuzz: ## Run each fuzz target briefly (FUZZTIME=5s by default)
-	@for f in FuzzValidateUSCC FuzzValidateCertificateNo FuzzValidateSHA256 FuzzParseDate FuzzParseMoney FuzzAppendJSONString FuzzFlatReader; do \
+	@for f in FuzzValidateUSCC FuzzValidateCertificateNo FuzzValidateSHA256 FuzzParseDate FuzzParseMoney FuzzAppendJSONString FuzzFlatReader FuzzFormatMoney FuzzMustMoney; do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./chaincode/voucher || exit 1; \
 	done
 	$(GO) test -run '^$$' -fuzz '^FuzzTreeReader$$' -fuzztime $(FUZZTIME) ./gateway/backend/embedded

@@ -147,16 +147,83 @@ func ParseMoney(field, s string) (decimal.Decimal, error) {
 	return d, nil
 }
 
-// FormatMoney renders an amount with exactly two places.
-func FormatMoney(d decimal.Decimal) string { return d.StringFixed(2) }
+// FormatMoney renders an amount with exactly two places, rounded half away
+// from zero as decimal's StringFixed(2) does. Amounts under 10^15 yuan with
+// at most two places, which are all the contract makes, are written from
+// their fen directly; StringFixed's big-integer formatting was a noticeable
+// part of Verify's replay.
+func FormatMoney(d decimal.Decimal) string {
+	if e := d.Exponent(); e >= -2 && e <= 2 && d.NumDigits()+int(e) <= 15 {
+		fen := d.CoefficientInt64()
+		for ; e > -2; e-- {
+			fen *= 10
+		}
+		return formatFen(fen)
+	}
+	return d.StringFixed(2)
+}
 
-// mustMoney parses an amount the contract itself stored.
+func formatFen(fen int64) string {
+	var buf [24]byte
+	i := len(buf)
+	neg := fen < 0
+	if neg {
+		fen = -fen
+	}
+	for n := 0; n < 3 || fen > 0; n++ {
+		if n == 2 {
+			i--
+			buf[i] = '.'
+		}
+		i--
+		buf[i] = byte('0' + fen%10)
+		fen /= 10
+	}
+	if neg {
+		i--
+		buf[i] = '-'
+	}
+	return string(buf[i:])
+}
+
+// mustMoney parses an amount the contract itself stored. The form
+// FormatMoney writes, up to 15 digits, becomes fen times 10^-2 without
+// decimal's general parser: the same coefficient and exponent it would give.
 func mustMoney(s string) decimal.Decimal {
+	if fen, ok := parseFen(s); ok {
+		return decimal.New(fen, -2)
+	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
 		return decimal.Zero
 	}
 	return d
+}
+
+// parseFen reads -?[0-9]{1,13}\.[0-9]{2} as a number of fen.
+func parseFen(s string) (int64, bool) {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	if len(s) < 4 || len(s) > 16 || s[len(s)-3] != '.' {
+		return 0, false
+	}
+	var fen int64
+	for i := 0; i < len(s); i++ {
+		if i == len(s)-3 {
+			continue
+		}
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		fen = fen*10 + int64(c-'0')
+	}
+	if neg {
+		fen = -fen
+	}
+	return fen, true
 }
 
 // ValidateSHA256 checks 64 lowercase hex characters.

@@ -1,6 +1,11 @@
 package voucher
 
-import "testing"
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shopspring/decimal"
+)
 
 func TestValidateUSCC(t *testing.T) {
 	for _, ok := range []string{"914403001922038216", "91330100716105852F", "91440300708461136T", "91110000600037341L", makeUSCC(1), makeUSCC(99999999)} {
@@ -94,4 +99,51 @@ func TestCompositeKeyRoundTrip(t *testing.T) {
 	if typ != "voucher" || len(attrs) != 2 || attrs[0] != "a" || attrs[1] != "b" {
 		t.Fatalf("got %q %q", typ, attrs)
 	}
+}
+
+// TestFormatMoneyMatchesStringFixed holds FormatMoney's fen fast path to
+// decimal's StringFixed(2), rounding included, over random coefficients and
+// exponents on both sides of its bounds.
+func TestFormatMoneyMatchesStringFixed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for i := range 200_000 {
+		coef := rng.Int64N(1 << (1 + i%62))
+		if rng.IntN(2) == 0 {
+			coef = -coef
+		}
+		d := decimal.New(coef, int32(rng.IntN(9))-5)
+		if got, want := FormatMoney(d), d.StringFixed(2); got != want {
+			t.Fatalf("FormatMoney(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func FuzzFormatMoney(f *testing.F) {
+	f.Add(int64(500000), int8(-2))
+	f.Add(int64(-5), int8(-3))
+	f.Add(int64(999999999999999), int8(2))
+	f.Fuzz(func(t *testing.T, coef int64, exp int8) {
+		d := decimal.New(coef, int32(exp))
+		if got, want := FormatMoney(d), d.StringFixed(2); got != want {
+			t.Fatalf("FormatMoney(%s) = %q, want %q", d, got, want)
+		}
+	})
+}
+
+// FuzzMustMoney holds mustMoney's fen fast path to decimal's parser: the
+// same coefficient and exponent, or Zero where the parser refuses.
+func FuzzMustMoney(f *testing.F) {
+	for _, s := range []string{"5000.00", "-0.50", "0.00", "0000000000123.45", "1234567890123.45", "12345678901234.56", "1.5", "5.", ".50", "-.50", "+1.00", "1e2", "1_0.00", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := decimal.NewFromString(s)
+		if err != nil {
+			want = decimal.Zero
+		}
+		got := mustMoney(s)
+		if got.Exponent() != want.Exponent() || got.Coefficient().Cmp(want.Coefficient()) != 0 {
+			t.Fatalf("mustMoney(%q) = %s (exp %d), want %s (exp %d)", s, got, got.Exponent(), want, want.Exponent())
+		}
+	})
 }
