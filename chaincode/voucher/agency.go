@@ -32,10 +32,11 @@ func (c *Contract) registerAgency(ctx Context, caller Identity, a RegisterAgency
 		return nil, err
 	}
 	ag := Agency{ID: a.ID, Name: a.Name, Kind: a.Kind, Status: AgencyActive, RegisteredAt: now.at, UpdatedAt: now.at}
-	if err := putJSON(ctx, agencyKey(ag.ID), ag); err != nil {
+	raw, err := putEncoded(ctx, agencyKey(ag.ID), ag)
+	if err != nil {
 		return nil, err
 	}
-	return ag, emit(ctx, Event{Type: EventAgencyRegistered, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Agency: &ag})
+	return ag, emit(ctx, Event{Type: EventAgencyRegistered, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Agency: &ag}, eventRaw{agency: raw})
 }
 
 func (c *Contract) suspendAgency(ctx Context, caller Identity, a AgencyReasonArgs) (any, error) {
@@ -68,10 +69,11 @@ func (c *Contract) setAgencyStatus(ctx Context, caller Identity, action string, 
 		return nil, err
 	}
 	ag.Status, ag.Reason, ag.UpdatedAt = to, a.Reason, now.at
-	if err := putJSON(ctx, agencyKey(ag.ID), ag); err != nil {
+	raw, err := putEncoded(ctx, agencyKey(ag.ID), ag)
+	if err != nil {
 		return nil, err
 	}
-	return ag, emit(ctx, Event{Type: eventType, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Agency: &ag})
+	return ag, emit(ctx, Event{Type: eventType, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Agency: &ag}, eventRaw{agency: raw})
 }
 
 func loadAgency(ctx Context, id string) (Agency, error) {

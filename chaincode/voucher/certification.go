@@ -41,10 +41,11 @@ func (c *Contract) recordCertification(ctx Context, caller Identity, a RecordCer
 		CertificateNo: a.CertificateNo, EnterpriseID: a.EnterpriseID, EnterpriseName: a.EnterpriseName,
 		IssuedOn: a.IssuedOn, Kind: a.Kind, RecordedAt: now.at, RecordedTx: ctx.TxID(),
 	}
-	if err := putJSON(ctx, certKey(cert.CertificateNo), cert); err != nil {
+	raw, err := putEncoded(ctx, certKey(cert.CertificateNo), cert)
+	if err != nil {
 		return nil, err
 	}
-	return cert, emit(ctx, Event{Type: EventCertificationRecorded, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Certification: &cert})
+	return cert, emit(ctx, Event{Type: EventCertificationRecorded, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Certification: &cert}, eventRaw{certification: raw})
 }
 
 func (c *Contract) recordService(ctx Context, caller Identity, a RecordServiceArgs) (any, error) {
@@ -89,13 +90,14 @@ func (c *Contract) recordService(ctx Context, caller Identity, a RecordServiceAr
 		ContractRef: a.ContractRef, StartedOn: a.StartedOn, EvidenceSHA256: a.EvidenceSHA256,
 		RecordedAt: now.at, RecordedTx: ctx.TxID(),
 	}
-	if err := putJSON(ctx, serviceKey(rec.AgencyID, rec.EnterpriseID, rec.ID), rec); err != nil {
+	raw, err := putEncoded(ctx, serviceKey(rec.AgencyID, rec.EnterpriseID, rec.ID), rec)
+	if err != nil {
 		return nil, err
 	}
 	if err := ctx.PutState(refKey, []byte(rec.ID)); err != nil {
 		return nil, err
 	}
-	return rec, emit(ctx, Event{Type: EventServiceRecorded, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Service: &rec})
+	return rec, emit(ctx, Event{Type: EventServiceRecorded, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Service: &rec}, eventRaw{service: raw})
 }
 
 func (c *Contract) getCertification(ctx Context, _ Identity, a IDArgs) (any, error) {

@@ -414,28 +414,46 @@ func (p Policy) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func (e Event) appendJSON(b []byte) []byte {
+func (e Event) appendJSON(b []byte) []byte { return e.appendJSONRaw(b, eventRaw{}) }
+
+// eventRaw holds members of an event already encoded, as putEncoded wrote
+// them; a nil one is encoded from the event.
+type eventRaw struct {
+	agency, certification, service, voucher, cap, policy []byte
+}
+
+// appendMemberRaw appends the member name and raw if raw is set, or else
+// the member encoded by write.
+func appendMemberRaw(b []byte, name string, raw []byte, write func([]byte) []byte) []byte {
+	b = append(b, name...)
+	if raw != nil {
+		return append(b, raw...)
+	}
+	return write(b)
+}
+
+func (e Event) appendJSONRaw(b []byte, raw eventRaw) []byte {
 	b = appendMember(b, `{"type":`, e.Type)
 	b = appendMember(b, `,"tx_id":`, e.TxID)
 	b = appendMember(b, `,"at":`, e.At)
 	b = appendMember(b, `,"actor":`, e.Actor)
 	if e.Agency != nil {
-		b = e.Agency.appendJSON(append(b, `,"agency":`...))
+		b = appendMemberRaw(b, `,"agency":`, raw.agency, e.Agency.appendJSON)
 	}
 	if e.Certification != nil {
-		b = e.Certification.appendJSON(append(b, `,"certification":`...))
+		b = appendMemberRaw(b, `,"certification":`, raw.certification, e.Certification.appendJSON)
 	}
 	if e.Service != nil {
-		b = e.Service.appendJSON(append(b, `,"service":`...))
+		b = appendMemberRaw(b, `,"service":`, raw.service, e.Service.appendJSON)
 	}
 	if e.Voucher != nil {
-		b = e.Voucher.appendJSON(append(b, `,"voucher":`...))
+		b = appendMemberRaw(b, `,"voucher":`, raw.voucher, e.Voucher.appendJSON)
 	}
 	if e.Cap != nil {
-		b = e.Cap.appendJSON(append(b, `,"cap":`...))
+		b = appendMemberRaw(b, `,"cap":`, raw.cap, e.Cap.appendJSON)
 	}
 	if e.Policy != nil {
-		b = e.Policy.appendJSON(append(b, `,"policy":`...))
+		b = appendMemberRaw(b, `,"policy":`, raw.policy, e.Policy.appendJSON)
 	}
 	return append(b, '}')
 }

@@ -109,7 +109,8 @@ func (c *Contract) claim(ctx Context, caller Identity, a ClaimArgs) (any, error)
 		return nil, errorf(CodeAlreadyExists, "voucher id %s is taken", v.ID)
 	}
 	usage = usage.add(unit, 1)
-	if err := writeVoucher(ctx, v); err != nil {
+	var raw eventRaw
+	if raw.voucher, err = putEncoded(ctx, voucherKey(v.ID), v); err != nil {
 		return nil, err
 	}
 	if err := ctx.PutState(voucherByAgencyKey(v.AgencyID, v.ID), marker); err != nil {
@@ -118,10 +119,10 @@ func (c *Contract) claim(ctx Context, caller Identity, a ClaimArgs) (any, error)
 	if err := ctx.PutState(certLiveKey(v.CertificateNo), []byte(v.ID)); err != nil {
 		return nil, err
 	}
-	if err := putJSON(ctx, capKey(usage.AgencyID, usage.Period), usage); err != nil {
+	if raw.cap, err = putEncoded(ctx, capKey(usage.AgencyID, usage.Period), usage); err != nil {
 		return nil, err
 	}
-	return v, emit(ctx, Event{Type: EventVoucherIssued, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Voucher: &v, Cap: &usage})
+	return v, emit(ctx, Event{Type: EventVoucherIssued, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Voucher: &v, Cap: &usage}, raw)
 }
 
 // add returns u with amount and count added (negative to release).
@@ -160,8 +161,6 @@ func qualifyingService(ctx Context, agencyID string, cert Certification) (Servic
 	}
 	return best, nil
 }
-
-func writeVoucher(ctx Context, v Voucher) error { return putJSON(ctx, voucherKey(v.ID), v) }
 
 func loadVoucher(ctx Context, id string) (Voucher, error) {
 	if err := validateVoucherID(id); err != nil {
@@ -217,44 +216,46 @@ func move(ctx Context, caller Identity, v Voucher, to Status, action, eventType 
 	v.Status, v.UpdatedAt, v.LastAction, v.LastActor = to, now.at, action, actorOf(caller)
 	edit(&v, now)
 	ev := Event{Type: eventType, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Voucher: &v}
+	var raw eventRaw
 	if !to.Live() {
-		usage, err := release(ctx, v)
+		usage, capRaw, err := release(ctx, v)
 		if err != nil {
 			return nil, err
 		}
-		ev.Cap = &usage
+		ev.Cap, raw.cap = &usage, capRaw
 	}
-	if err := writeVoucher(ctx, v); err != nil {
+	if raw.voucher, err = putEncoded(ctx, voucherKey(v.ID), v); err != nil {
 		return nil, err
 	}
-	return v, emit(ctx, ev)
+	return v, emit(ctx, ev, raw)
 }
 
 // release gives a closed voucher's amount back to its agency's cap and frees
 // its certificate for another claim.
-func release(ctx Context, v Voucher) (CapUsage, error) {
+func release(ctx Context, v Voucher) (CapUsage, []byte, error) {
 	var u CapUsage
 	found, err := getJSON(ctx, capKey(v.AgencyID, v.Period), &u)
 	if err != nil {
-		return CapUsage{}, err
+		return CapUsage{}, nil, err
 	}
 	if !found {
-		return CapUsage{}, fmt.Errorf("cap usage of %s in %s is missing for live voucher %s", v.AgencyID, v.Period, v.ID)
+		return CapUsage{}, nil, fmt.Errorf("cap usage of %s in %s is missing for live voucher %s", v.AgencyID, v.Period, v.ID)
 	}
 	u = u.add(mustMoney(v.AmountCNY).Neg(), -1)
-	if err := putJSON(ctx, capKey(u.AgencyID, u.Period), u); err != nil {
-		return CapUsage{}, err
+	raw, err := putEncoded(ctx, capKey(u.AgencyID, u.Period), u)
+	if err != nil {
+		return CapUsage{}, nil, err
 	}
 	live, err := ctx.GetState(certLiveKey(v.CertificateNo))
 	if err != nil {
-		return CapUsage{}, err
+		return CapUsage{}, nil, err
 	}
 	if string(live) == v.ID {
 		if err := ctx.DelState(certLiveKey(v.CertificateNo)); err != nil {
-			return CapUsage{}, err
+			return CapUsage{}, nil, err
 		}
 	}
-	return u, nil
+	return u, raw, nil
 }
 
 func (c *Contract) redeem(ctx Context, caller Identity, a VoucherIDArgs) (any, error) {

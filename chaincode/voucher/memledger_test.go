@@ -1,6 +1,7 @@
 package voucher
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -153,6 +154,9 @@ func (l *memLedger) invoke(c *Contract, caller Identity, fn string, arg any) ([]
 	if err := json.Unmarshal(tx.event, &ev); err != nil || ev.Type != tx.evName {
 		return nil, fmt.Errorf("%s emitted a bad event %q: %v", fn, tx.evName, err)
 	}
+	if err := eventCarriesWrites(tx.event, ev, tx.writes); err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
 	l.events = append(l.events, ev)
 	return out, nil
 }
@@ -178,4 +182,42 @@ func wantCode(t testing.TB, err error, code Code) {
 	if got := CodeOf(err); got != code {
 		t.Fatalf("want %s, got %v", code, err)
 	}
+}
+
+// eventCarriesWrites checks that an event is encoding/json's encoding of
+// itself and that each state value it carries is, byte for byte, the value
+// its transaction wrote (emit's eventRaw).
+func eventCarriesWrites(raw []byte, ev Event, writes map[string][]byte) error {
+	if again, err := json.Marshal(ev); err != nil || !bytes.Equal(again, raw) {
+		return fmt.Errorf("event %s is not its own encoding: %s", ev.Type, raw)
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return err
+	}
+	carried := map[string]string{}
+	if ev.Agency != nil {
+		carried["agency"] = agencyKey(ev.Agency.ID)
+	}
+	if ev.Certification != nil {
+		carried["certification"] = certKey(ev.Certification.CertificateNo)
+	}
+	if ev.Service != nil {
+		carried["service"] = serviceKey(ev.Service.AgencyID, ev.Service.EnterpriseID, ev.Service.ID)
+	}
+	if ev.Voucher != nil {
+		carried["voucher"] = voucherKey(ev.Voucher.ID)
+	}
+	if ev.Cap != nil {
+		carried["cap"] = capKey(ev.Cap.AgencyID, ev.Cap.Period)
+	}
+	if ev.Policy != nil {
+		carried["policy"] = policyKey(ev.Policy.Version)
+	}
+	for member, key := range carried {
+		if !bytes.Equal(members[member], writes[key]) {
+			return fmt.Errorf("event %s carries %s %s, the transaction wrote %s", ev.Type, member, members[member], writes[key])
+		}
+	}
+	return nil
 }

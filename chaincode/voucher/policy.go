@@ -165,13 +165,14 @@ func (c *Contract) setPolicy(ctx Context, caller Identity, a SetPolicyArgs) (any
 		SetAt:           now.at,
 		SetBy:           actorOf(caller),
 	}
-	if err := putJSON(ctx, policyKey(p.Version), p); err != nil {
+	raw, err := putEncoded(ctx, policyKey(p.Version), p)
+	if err != nil {
 		return nil, err
 	}
 	if err := ctx.PutState(CompositeKey(objPolicyHead), []byte(fmt.Sprint(p.Version))); err != nil {
 		return nil, fmt.Errorf("write policy head: %w", err)
 	}
-	return p, emit(ctx, Event{Type: EventPolicySet, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Policy: &p})
+	return p, emit(ctx, Event{Type: EventPolicySet, TxID: ctx.TxID(), At: now.at, Actor: actorOf(caller), Policy: &p}, eventRaw{policy: raw})
 }
 
 func (c *Contract) getPolicy(ctx Context, _ Identity, a GetPolicyArgs) (any, error) {

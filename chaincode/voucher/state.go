@@ -63,14 +63,21 @@ func getJSON(ctx Context, key string, v any) (found bool, err error) {
 }
 
 func putJSON(ctx Context, key string, v any) error {
+	_, err := putEncoded(ctx, key, v)
+	return err
+}
+
+// putEncoded is putJSON returning the bytes written, for the event that
+// carries the value (eventRaw).
+func putEncoded(ctx Context, key string, v any) ([]byte, error) {
 	b, err := marshalJSON(v)
 	if err != nil {
-		return fmt.Errorf("encode %q: %w", key, err)
+		return nil, fmt.Errorf("encode %q: %w", key, err)
 	}
 	if err := ctx.PutState(key, b); err != nil {
-		return fmt.Errorf("write %q: %w", key, err)
+		return nil, fmt.Errorf("write %q: %w", key, err)
 	}
-	return nil
+	return b, nil
 }
 
 // keyTaken reports whether key, which the contract is about to create,
@@ -177,11 +184,13 @@ func actorOf(id Identity) string {
 	return id.Name + "@" + id.MSPID
 }
 
-func emit(ctx Context, ev Event) error {
-	b, err := marshalJSON(ev)
-	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
-	}
+// emit sets the transaction's event, ev.
+//
+// raw holds the encodings of the event's members as the transaction wrote
+// them to the state, which the event then carries as they are instead of
+// encoding each again: the event is exactly the state written.
+func emit(ctx Context, ev Event, raw eventRaw) error {
+	b := ev.appendJSONRaw(make([]byte, 0, 1024), raw)
 	if err := ctx.SetEvent(ev.Type, b); err != nil {
 		return fmt.Errorf("set event: %w", err)
 	}
