@@ -131,14 +131,15 @@ func decodeTxs(txSection []byte) ([]blockTx, error) {
 		return nil, fmt.Errorf("%w: %d transactions", errCorrupt, n)
 	}
 	txs := make([]blockTx, 0, n)
+	var names interned
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		var t blockTx
 		t.TxID = d.str()
-		t.Fn = d.str()
+		t.Fn = names.of(d.bytes())
 		t.Arg = d.bytes()
-		t.Caller.MSPID = d.str()
+		t.Caller.MSPID = names.of(d.bytes())
 		t.Caller.Name = d.str()
-		t.Caller.Role = d.str()
+		t.Caller.Role = names.of(d.bytes())
 		t.Caller.AgencyID = d.str()
 		t.Timestamp = d.int64()
 		switch d.byte() {
@@ -148,7 +149,7 @@ func decodeTxs(txSection []byte) ([]blockTx, error) {
 		default:
 			d.fail()
 		}
-		t.EventName = d.str()
+		t.EventName = names.of(d.bytes())
 		t.Event = d.bytes()
 		txs = append(txs, t)
 	}
@@ -159,6 +160,27 @@ func decodeTxs(txSection []byte) ([]blockTx, error) {
 		return nil, fmt.Errorf("%w: transactions", errCorrupt)
 	}
 	return txs, nil
+}
+
+// interned makes the strings a block repeats in most of its transactions
+// (function, MSP, role, event names) once per block, up to maxInterned of
+// them.
+type interned map[string]string
+
+const maxInterned = 64
+
+func (m *interned) of(b []byte) string {
+	if s, ok := (*m)[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if *m == nil {
+		*m = make(interned)
+	}
+	if len(*m) < maxInterned {
+		(*m)[s] = s
+	}
+	return s
 }
 
 func appendString(dst []byte, s string) []byte {
