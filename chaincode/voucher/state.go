@@ -62,13 +62,8 @@ func getJSON(ctx Context, key string, v any) (found bool, err error) {
 	return true, nil
 }
 
-func putJSON(ctx Context, key string, v any) error {
-	_, err := putEncoded(ctx, key, v)
-	return err
-}
-
-// putEncoded is putJSON returning the bytes written, for the event that
-// carries the value (eventRaw).
+// putEncoded writes v as JSON under key and returns the bytes written, for
+// the event that carries the value (eventRaw).
 func putEncoded(ctx Context, key string, v any) ([]byte, error) {
 	b, err := marshalJSON(v)
 	if err != nil {
