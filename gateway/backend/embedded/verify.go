@@ -68,9 +68,10 @@ var verifyChunkBytes = 1 << 20
 // version by version. Because the state is multi-version, the replay needs
 // no scratch copy of it: each transaction reads the stored versions before
 // its position, which the replay of the earlier transactions checks, so
-// blocks replay in parallel on every core (each worker also hashes and
-// decodes its blocks; the chain walk only links headers and compares the two
-// files). The replay's read transactions are short and the scan's lasts
+// runs of consecutive blocks replay in parallel on every core (each worker
+// also hashes and decodes its blocks; the chain walk only links headers and
+// compares the two files). Within a run, a worker answers repeated reads
+// from a memo of the versions it read and wrote (ADR 0013). The replay's read transactions are short and the scan's lasts
 // seconds, so commits go on meanwhile.
 //
 // A broken ledger is a result with OK false, FirstBadBlock naming the first
