@@ -106,6 +106,7 @@ fresh() {
   # 3. orderers and peers; the genesis block meanwhile
   setup_config_dir
   for n in "${ORDERERS[@]}"; do setup_orderer "$n"; node_start "$n"; done
+  install_builder
   for org in "${PEER_ORGS[@]}"; do setup_peer "$org"; node_start "peer0.$org"; done
   create_genesis_block
   wait_healthy "${ORDERERS[@]}" peer0.scitech peer0.finance

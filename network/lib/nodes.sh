@@ -74,10 +74,21 @@ export ORDERER_METRICS_PROVIDER=prometheus
 EOF
 }
 
+# install_builder: the peer wants an external builder as a directory with
+# bin/{detect,build,release}; the scripts are kept as builders/ccaas/*.sh and
+# installed under .state.
+install_builder() {
+  local s dir=$STATE/builders/ccaas/bin
+  mkdir -p "$dir"
+  for s in detect build release; do
+    install -m 0755 "$HONGSHAN_NETWORK_DIR/builders/ccaas/$s.sh" "$dir/$s"
+  done
+}
+
 # The external builder list as one env value (replaces sampleconfig's list,
 # which points at a path that does not exist here).
 external_builders() {
-  printf '[{name: hongshan-ccaas, path: %s, propagateEnvironment: []}]' "$HONGSHAN_NETWORK_DIR/builders/ccaas"
+  printf '[{name: hongshan-ccaas, path: %s, propagateEnvironment: []}]' "$STATE/builders/ccaas"
 }
 
 setup_peer() {
