@@ -71,8 +71,9 @@ var verifyChunkBytes = 1 << 20
 // runs of consecutive blocks replay in parallel on every core (each worker
 // also hashes and decodes its blocks; the chain walk only links headers and
 // compares the two files). Within a run, a worker answers repeated reads
-// from a memo of the versions it read and wrote (ADR 0013). The replay's read transactions are short and the scan's lasts
-// seconds, so commits go on meanwhile.
+// from a memo of the versions it read and wrote (ADR 0013). The replay's
+// read transactions are short and the scan's lasts seconds, so commits go on
+// meanwhile.
 //
 // A broken ledger is a result with OK false, FirstBadBlock naming the first
 // block to blame when there is one, and Detail; the error is for failures to
